@@ -1,0 +1,1 @@
+"""Redis adapters: snapshots + event outbox, poller lease and health, subscriptions, deliveries."""
