@@ -89,8 +89,7 @@ class Settings:
             key = env_name(name)
             if key in env:
                 raw[name] = env[key]
-        values = {name: _PARSERS.get(name, _text)(name, value) for name, value in raw.items()}
-        return _check(cls(**values))
+        return _check(cls(**_parse(raw)))
 
     def public(self) -> dict[str, Any]:
         """The settings as a person may see them: secrets replaced by whether they are set."""
@@ -205,6 +204,14 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "send_timeout": _number,
     "request_timeout": _number,
 }
+
+
+def _parse(raw: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for name, value in raw.items():
+        parse: Callable[[str, Any], Any] = _PARSERS.get(name, _text)
+        parsed[name] = parse(name, value)
+    return parsed
 
 
 def _check(s: Settings) -> Settings:

@@ -209,6 +209,9 @@ class PostRef(msgspec.Struct, frozen=True):
     scheduled_at: str | None
     created_at: str
     media_type: str | None
+    #: The accounts the post goes to, and their platforms (for subscription filters).
+    account_ids: list[str] = []
+    platforms: list[str] = []
 
 
 class AccountRef(msgspec.Struct, frozen=True):
@@ -247,8 +250,18 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
         return self.pack.id if self.pack is not None else ""
 
     @property
-    def platform(self) -> str | None:
-        return self.account.platform if self.account is not None else None
+    def platforms(self) -> list[str]:
+        """Platforms the event concerns: its account's, else those of the post's accounts."""
+        if self.account is not None and self.account.platform:
+            return [self.account.platform]
+        return list(self.post.platforms) if self.post is not None else []
+
+    @property
+    def account_ids(self) -> list[str]:
+        """Accounts the event concerns: its account, else the post's accounts."""
+        if self.account is not None:
+            return [self.account.id]
+        return list(self.post.account_ids) if self.post is not None else []
 
 
 # --------------------------------------------------------------------------------------------------

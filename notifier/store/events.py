@@ -1,6 +1,8 @@
 """The event stream's entry format: how an ``Event`` is written to and read from ``{p}events``.
 
-Each stream entry has the fields ``id`` (event id), ``type``, ``scope`` and ``event`` (the Event as JSON).
+Each stream entry has the fields ``id`` (event id), ``type``, ``scope``, ``batch`` (the poll cycle that found
+it: events of one cycle share it, which is how storm protection groups them) and ``event`` (the Event as
+JSON).
 The poller appends entries inside its atomic snapshot write (``store.snapshots``); the dispatcher reads them
 through the ``dispatchers`` consumer group; ``GET /events`` reads them newest first.
 """
@@ -25,9 +27,9 @@ def decode_event_json(data: bytes | str) -> Event:
     return _decoder.decode(data)
 
 
-def event_fields(event: Event) -> dict[str, bytes | str]:
-    """The stream entry fields for ``event``."""
-    return {"id": event.id, "type": event.type, "scope": event.scope, "event": encode_event(event)}
+def event_fields(event: Event, batch: str = "") -> dict[str, bytes | str]:
+    """The stream entry fields for ``event``, found by poll cycle ``batch``."""
+    return {"id": event.id, "type": event.type, "scope": event.scope, "batch": batch, "event": encode_event(event)}
 
 
 def decode_entry(fields: Mapping[bytes | str, bytes | str]) -> Event:
