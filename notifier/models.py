@@ -190,12 +190,15 @@ class AccountSnap(msgspec.Struct, frozen=True, array_like=True):
     username: str | None
     display_name: str | None
     status: str | None
+    #: Tombstone: the account vanished (kept so a return gets a fresh version, hence fresh event ids).
+    removed: bool = False
 
 
 class PackSnap(msgspec.Struct, frozen=True, array_like=True):
     v: int
     name: str
     image_count: int
+    removed: bool = False
 
 
 # --------------------------------------------------------------------------------------------------
