@@ -3,11 +3,11 @@
 Scope state (one Partner API scope, i.e. one workspace or one personal owner):
 
     {p}scope:{scope}:idx       hash   post id -> "status|created_ms|fingerprint" (planning + cheap diff)
-    {p}scope:{scope}:posts     hash   post id -> PostSnap (msgpack)
+    {p}scope:{scope}:posts     hash   post id -> PostSnap (JSON array)
     {p}scope:{scope}:settled   zset   post id -> epoch seconds it settled (expiry after NOTIFIER_RETENTION)
     {p}scope:{scope}:urlwatch  zset   post id -> epoch seconds of its next published_url check
-    {p}scope:{scope}:accounts  hash   account id -> AccountSnap (msgpack)
-    {p}scope:{scope}:packs     hash   pack id -> PackSnap (msgpack)
+    {p}scope:{scope}:accounts  hash   account id -> AccountSnap (JSON array)
+    {p}scope:{scope}:packs     hash   pack id -> PackSnap (JSON array)
     {p}scope:{scope}:meta      hash   baseline, watermark_ms, rev, ...
 
 Poller coordination, per API key (``key_id`` is a one-way hash of the key, never the key):
@@ -24,6 +24,10 @@ Events and delivery:
     {p}deliveries:due          zset   delivery id -> epoch seconds of its next attempt
     {p}deliveries:dead         zset   delivery id -> epoch seconds it died
     {p}delivery:{id}:claim     string who is sending this delivery now (SET NX PX)
+    {p}deliveries:payload      hash   delivery id -> what to send (URL, title, body, event JSON)
+    {p}deliveries:all          zset   delivery id -> epoch seconds it was created (listing)
+    {p}deliveries:sent         zset   delivery id -> epoch seconds it was sent (pruned after NOTIFIER_RETENTION)
+    {p}dispatch:watermark      string highest event stream id whose deliveries exist (start of a new group)
 """
 
 from __future__ import annotations
@@ -99,3 +103,19 @@ class Keys:
 
     def delivery_claim(self, delivery_id: str) -> str:
         return f"{self.prefix}delivery:{delivery_id}:claim"
+
+    @property
+    def deliveries_payload(self) -> str:
+        return f"{self.prefix}deliveries:payload"
+
+    @property
+    def deliveries_all(self) -> str:
+        return f"{self.prefix}deliveries:all"
+
+    @property
+    def deliveries_sent(self) -> str:
+        return f"{self.prefix}deliveries:sent"
+
+    @property
+    def dispatch_watermark(self) -> str:
+        return f"{self.prefix}dispatch:watermark"
