@@ -14,7 +14,11 @@
     ├── StoreError ................. Redis state could not be written as asked
     │   └── FencedOut .............. this poller no longer holds the scope's lease; its write was refused
     ├── DeliveryFailed ............. a notification target refused or did not answer (URL masked)
-    └── EmbeddedRedisError ......... no redis-server binary could be found or started
+    ├── EmbeddedRedisError ......... no redis-server binary could be found or started
+    ├── InvalidSubscription ........ a subscription failed validation (carries [(field, message)], URLs masked)
+    ├── ReadOnly ................... a subscription managed as code cannot be changed through the API
+    ├── RecordNotFound ............. no subscription / delivery with that id
+    └── NotReplayable .............. only a dead delivery can be re-queued
 
 ``PartnerApiError.retryable`` says whether trying again may help (5xx, 429, transport errors). Messages never
 contain the API key or an unmasked notification URL.
@@ -120,3 +124,37 @@ class DeliveryFailed(NotifierError):
 
 class EmbeddedRedisError(NotifierError):
     """No redis-server could be found or started for the embedded mode."""
+
+
+class InvalidSubscription(NotifierError):
+    """A subscription failed validation. ``errors`` holds ``(field, message)`` pairs; URLs in them are masked."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+
+
+class ReadOnly(NotifierError):
+    """A subscription managed as code (``source: config``) cannot be changed or deleted through the API."""
+
+    def __init__(self, subscription_id: str) -> None:
+        self.subscription_id = subscription_id
+        super().__init__(f"subscription {subscription_id} is managed in the subscriptions file and is read-only here")
+
+
+class RecordNotFound(NotifierError):
+    """No record of ``kind`` (``subscription`` or ``delivery``) has this id."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        self.kind = kind
+        self.record_id = record_id
+        super().__init__(f"no {kind} with id {record_id}")
+
+
+class NotReplayable(NotifierError):
+    """Only a dead delivery can be re-queued; ``status`` is the one it has."""
+
+    def __init__(self, delivery_id: str, status: str) -> None:
+        self.delivery_id = delivery_id
+        self.status = status
+        super().__init__(f"delivery {delivery_id} is {status}, only a dead delivery can be retried")

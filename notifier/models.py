@@ -303,6 +303,30 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: str = ""
 
 
+class SubscriptionInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a client sends to create a subscription (``id``, ``source`` and timestamps are the server's)."""
+
+    name: str
+    urls: list[str]
+    events: list[str]
+    filters: SubscriptionFilters = SubscriptionFilters()
+    enabled: bool = True
+    templates: Templates | None = None
+    storm_threshold: int = 10
+
+
+class SubscriptionPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A partial update: fields left ``UNSET`` keep their stored value."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    urls: list[str] | msgspec.UnsetType = msgspec.UNSET
+    events: list[str] | msgspec.UnsetType = msgspec.UNSET
+    filters: SubscriptionFilters | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    templates: Templates | msgspec.UnsetType | None = msgspec.UNSET
+    storm_threshold: int | msgspec.UnsetType = msgspec.UNSET
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
