@@ -8,7 +8,8 @@ The list endpoint has no offset: it returns at most 100 posts, newest ``created_
    (a burst of new posts is found in one cycle, settled or not).
 2. For each open status (draft, pending, scheduled, retry) whose count says posts remain unseen: split the
    ``created_at`` axis below what step 1 covered into windows holding at most 100 known posts each (known
-   from the snapshot index), and list each window. A window that comes back full is only paged further
+   from the snapshot index), and list each window (plus the covered instant itself, when still short). A
+   window that comes back full is only paged further
    when the counts say something is still missing, so a steady state costs ``ceil(open / 100)`` requests
    however old the posts are. ``retry`` is not counted by the API; it is listed only when the counts leave
    posts unexplained.
@@ -46,11 +47,10 @@ class Window:
 def plan_windows(known_ms: Iterable[int], upper_ms: int | None, cap: int = PAGE) -> list[Window]:
     """Windows tiling ``(-inf, upper_ms]``, newest first, each holding at most ``cap`` of the known instants.
 
-    Known instants at ``upper_ms`` itself are left out of the count (the caller has those posts already).
     Cuts fall between distinct instants (posts sharing one instant stay in one window); neighbouring windows
     share their boundary instant, so nothing between them can be missed.
     """
-    ordered = sorted((t for t in known_ms if upper_ms is None or t < upper_ms), reverse=True)
+    ordered = sorted((t for t in known_ms if upper_ms is None or t <= upper_ms), reverse=True)
     windows: list[Window] = []
     top = upper_ms
     count = 0
@@ -107,7 +107,8 @@ class Sweeper:
         if expected is not None and self._collected(out, status) >= expected:
             return
         full: list[tuple[Window, int]] = []
-        for window in plan_windows(known_ms, covered):
+        # Below the instant the first page reached; posts at that instant are mostly in hand already.
+        for window in plan_windows(known_ms, covered - 1):
             page = await self._page(out, status=status, since_ms=window.since_ms, until_ms=window.until_ms)
             if len(page.posts) >= PAGE:
                 full.append((window, self._next_until(out, page.posts, window.until_ms)))
@@ -117,6 +118,9 @@ class Sweeper:
             page = await self._page(out, status=status, since_ms=window.since_ms, until_ms=until)
             if len(page.posts) >= PAGE:
                 full.append((window, self._next_until(out, page.posts, until)))
+        if expected is None or self._collected(out, status) < expected:
+            # still short: posts tied at the covered instant that the first page had no room for
+            await self._page(out, status=status, since_ms=covered, until_ms=covered)
 
     def _expected(self, out: SweepResult, status: str) -> int | None:
         """How many posts of ``status`` exist, when the counts tell; ``0`` when nothing is unexplained."""

@@ -26,9 +26,9 @@ def test_steady_state_window_count_is_ceil_of_known() -> None:
     assert len(plan_windows(range(0, 49_000, 10), upper_ms=10**9)) == 49
 
 
-def test_instants_at_the_upper_bound_are_not_counted() -> None:
-    """Posts at the covered instant itself are already listed and do not take window room."""
-    windows = plan_windows([500] * 3 + list(range(100)), upper_ms=500)
+def test_instants_above_the_upper_bound_are_not_counted() -> None:
+    """Posts above the bound are listed already and take no window room."""
+    windows = plan_windows([500] * 3 + list(range(100)), upper_ms=499)
     assert len(windows) == 1
 
 
@@ -40,7 +40,7 @@ def test_windows_tile_the_axis_and_hold_at_most_a_page(known: list[int], upper: 
     assert windows[0].until_ms == upper and windows[-1].since_ms is None
     for t in range(-5, upper + 1, 7):
         assert covers(windows, t), t
-    below = [t for t in known if t < upper]
+    below = [t for t in known if t <= upper]
     for i, _w in enumerate(windows):
         inside = [t for t in below if i in covers(windows, t) and covers(windows, t)[0] == i]
         ties = max((below.count(t) for t in set(inside)), default=0)
