@@ -24,16 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from notifier.config import Settings
-from notifier.diff import (
-    IndexEntry,
-    diff_accounts,
-    diff_packs,
-    diff_posts,
-    fingerprint,
-    index_entry,
-    needs_diff,
-    snapshot_of,
-)
+from notifier.diff import diff_accounts, diff_packs, diff_posts, index_entry, select_changed, snapshot_of
 from notifier.errors import AUTH_ERRORS, FencedOut, NotFound, PartnerApiError, StoreError
 from notifier.genviral.client import PartnerClient
 from notifier.metrics import Metrics
@@ -242,12 +233,7 @@ class Poller:
         platforms = {**prev_accounts, **acc.snaps}
         now_ms = int(now * 1000)
         overdue_ms = int(self._settings.overdue_after * 1000)
-        changed: list[tuple[Post, IndexEntry | None]] = []
-        for pid, post in fresh.items():
-            raw = index.get(pid.encode())
-            entry = IndexEntry.decode(raw) if raw is not None else None
-            if needs_diff(post, entry, fingerprint(post), now_ms, overdue_ms):
-                changed.append((post, entry))
+        changed = select_changed(fresh.values(), index, now_ms, overdue_ms)
         previous = await store.load_posts(scope, [p.id for p, e in changed if e is not None])
         watermark = meta.watermark_ms
         # A post first seen is notified (if already settled) only when it is new since the last cycle: an old

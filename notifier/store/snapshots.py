@@ -161,8 +161,8 @@ class SnapshotStore:
 
     async def load_index(self, scope: str) -> dict[bytes, bytes]:
         """Every tracked post's raw index entry (decode with ``IndexEntry.decode``), keyed by id bytes."""
-        raw = await self._redis.hgetall(self.scope_keys(scope).idx)
-        return {_raw(k): _raw(v) for k, v in raw.items()}
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self.scope_keys(scope).idx)  # type: ignore[assignment]
+        return raw  # the client is created without decode_responses: keys and values are bytes
 
     async def load_posts(self, scope: str, ids: Iterable[str]) -> dict[str, PostSnap]:
         wanted = list(ids)
