@@ -348,6 +348,10 @@ class Delivery(msgspec.Struct, kw_only=True):
     next_attempt_at: float | None = None
     created_at: str = ""
     updated_at: str = ""
+    #: The target URL in apprise's privacy form (never the secret).
+    target: str = ""
+    #: Times an operator re-queued it after it died (``attempts`` restarts from 0 each time).
+    replays: int = 0
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,145 @@
+"""The sender port and its apprise adapter: one notification to one URL, with a timeout, never raising.
+
+``Sender.send(message, time_limit=...)`` returns a ``SendResult``; a refusal, an unreachable target or a timeout
+is ``ok=False`` with a short reason that never contains a secret of the URL.
+
+``AppriseSender`` runs apprise's ``notify`` for the one URL in a worker pool of its own, awaited without
+blocking the event loop. The pool is sized for the dispatcher's in-flight limit: apprise's built-in async
+path shares one process-wide pool of (CPU count + 4) threads between every target, so a few dead targets
+would stall all the others. Each URL's plugin gets the time limit as its connect and read timeout (unless the URL
+sets ``cto`` / ``rto``), so a worker stuck on a dead target is freed after about ``time_limit`` seconds.
+
+Must not import: redis, litestar, prometheus_client, or any module of this package outside ``senders``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import apprise
+
+from notifier.senders.plugins import OUTGOING, WebhookMessage, register_plugins
+from notifier.senders.urls import scrub, url_problem
+
+_ERROR_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
+_REASON_MAX = 300
+_LEVELS = {"info": "info", "success": "success", "warning": "warning", "failure": "failure"}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One notification to one URL. ``url`` carries secrets: it is never shown."""
+
+    url: str = field(repr=False)
+    title: str
+    body: str
+    #: apprise notify type: info, success, warning or failure.
+    level: str
+    #: Stable message id (the delivery id): the ``webhook-id`` header of ``webhook://`` targets.
+    message_id: str
+    #: The JSON body ``webhook://`` targets receive.
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    #: Why it failed, in a few words, with nothing secret of the URL in it.
+    error: str | None = None
+
+
+class Sender(Protocol):
+    async def send(self, message: Outgoing, *, time_limit: float) -> SendResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AppriseSender:
+    """Sends through apprise; ``max_workers`` bounds the notifications in flight in this process."""
+
+    def __init__(self, *, max_workers: int = 64, cache_size: int = 1024) -> None:
+        register_plugins()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="notify")
+        # Sequential, no apprise deadline: the call runs in our worker thread, timed by the plugin timeouts.
+        self._asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
+        self._cache: OrderedDict[tuple[str, float], Any] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    async def send(self, message: Outgoing, *, time_limit: float) -> SendResult:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, self._send_blocking, message, time_limit)
+        try:
+            return await asyncio.wait_for(future, time_limit + 1.0)
+        except TimeoutError:
+            return SendResult(False, f"no answer within {time_limit:g} s")
+
+    async def aclose(self) -> None:
+        """Stop taking work; sends already running end on their own within their time limit."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _apprise_for(self, url: str, timeout: float) -> Any | None:
+        key = (url, timeout)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        plugin = apprise.Apprise.instantiate(url, asset=self._asset)
+        if plugin is None:
+            return None
+        lowered = url.lower()
+        if "rto=" not in lowered:
+            plugin.socket_read_timeout = timeout
+        if "cto=" not in lowered:
+            plugin.socket_connect_timeout = timeout
+        obj = apprise.Apprise(asset=self._asset)
+        obj.add(plugin)
+        with self._lock:
+            self._cache[key] = obj
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return obj
+
+    def _send_blocking(self, message: Outgoing, timeout: float) -> SendResult:
+        try:
+            obj = self._apprise_for(message.url, timeout)
+        except Exception as exc:  # a plugin's constructor may raise anything
+            return SendResult(False, scrub(f"cannot load the URL: {type(exc).__name__}", message.url))
+        if obj is None:
+            return SendResult(False, url_problem(message.url) or "cannot be parsed as an apprise URL")
+        token = OUTGOING.set(WebhookMessage(id=message.message_id, body=message.data))
+        try:
+            result = obj.notify(
+                body=message.body,
+                title=message.title,
+                notify_type=apprise.NotifyType(_LEVELS.get(message.level, "info")),
+                body_format=apprise.NotifyFormat.TEXT,
+            )
+        except Exception as exc:  # a plugin bug must not take the dispatcher down
+            logging.getLogger("notifier.senders").warning("apprise raised %s", type(exc).__name__)
+            return SendResult(False, f"the apprise plugin raised {type(exc).__name__}")
+        finally:
+            OUTGOING.reset(token)
+        if result:
+            return SendResult(True)
+        return SendResult(False, _reason(result, message.url))
+
+
+def _reason(result: Any, url: str) -> str:
+    messages: list[str] = []
+    try:
+        for entry in result.logs():
+            if entry.level in _ERROR_LEVELS and entry.message not in messages:
+                messages.append(str(entry.message))
+    except Exception:  # logs are a convenience; the failure itself is what counts
+        messages = []
+    status = getattr(getattr(result, "status", None), "name", "FAILURE").lower()
+    text = "; ".join(messages[-2:]) if messages else f"apprise reported {status}"
+    text = scrub(text, url)
+    return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 1] + "…"
