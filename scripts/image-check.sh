@@ -21,7 +21,9 @@
 #
 # Smoke checks: `notifier --help` exits 0 and lists the commands; `notifier check` without an API key exits 2
 # naming NOTIFIER_GENVIRAL_API_KEY; `notifier serve` (embedded Redis from the venv, the image's own
-# `notifier simulate` as the Partner API) answers GET /healthz with 200.
+# `notifier simulate` as the Partner API) answers GET /healthz with 200, becomes ready on /readyz, serves a
+# /metrics that passes `promtool check metrics` (when promtool is installed), and stops on SIGTERM within 15 s
+# leaving no process behind.
 #
 # Environment:
 #   IMAGE=localhost/genviral-notifier:check   tag to build / smoke
@@ -161,14 +163,15 @@ start_in_image() {  # start_in_image OUTFILE [VAR=value...] -- ARG...   backgrou
   PIDS+=("$!")
 }
 
-has_module() {  # has_module check  -> the image ships notifier/check.py
-  compgen -G "$ROOT/app/.venv/lib/python3*/site-packages/notifier/$1.py" > /dev/null
+has_module() {  # has_module check  -> the image ships notifier/check.py (or notifier/check/__init__.py)
+  compgen -G "$ROOT/app/.venv/lib/python3*/site-packages/notifier/$1.py" > /dev/null \
+    || compgen -G "$ROOT/app/.venv/lib/python3*/site-packages/notifier/$1/__init__.py" > /dev/null
 }
 
 wanted() {  # wanted MODULE -> 0 run the check, 1 skip it
   case $SMOKE_SERVE in
     yes) return 0 ;;
-    no) say "SKIP: notifier $1 check (SMOKE_SERVE=no)"; return 1 ;;
+    no) say "SKIP: the notifier/$1 smoke check (SMOKE_SERVE=no)"; return 1 ;;
     *) has_module "$1" && return 0
        say "SKIP: notifier/$1.py is not in this build yet (SMOKE_SERVE=yes makes it required)"; return 1 ;;
   esac
