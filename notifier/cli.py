@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--live", action="store_true", help="let posts change state on their own")
 
     check = sub.add_parser("check", help="validate configuration, ping Redis, call GET /accounts")
+    check.add_argument("--role", choices=ROLES, default="all", help="the role whose settings to check (default: all)")
     check.add_argument("--config", metavar="FILE", help="YAML settings file (NOTIFIER_CONFIG)")
 
     send = sub.add_parser("send-test", help="send a test notification to apprise URLs")
@@ -81,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "check":
         from notifier.check import run_check
 
-        return run_check(settings)
+        return run_check(settings, role=args.role)
     if args.command == "send-test":
         from notifier.senders.sendtest import run_send_test
 
