@@ -33,8 +33,10 @@ log = logging.getLogger("notifier.api")
 
 #: Codes that mean the key cannot use the API now (the poller backs off): not ready.
 REFUSED_CODES = frozenset(cls.code for cls in AUTH_ERRORS)
-#: How long a probe waits for Redis.
-REDIS_TIMEOUT = 2.0
+#: How long /readyz waits for Redis (under the 1 s default timeout of a Kubernetes probe).
+PROBE_TIMEOUT = 0.8
+#: How long /metrics waits for the Redis-derived gauges.
+GAUGES_TIMEOUT = 2.0
 #: Poller heartbeats read when the process does not know the API key (role api without one).
 _MAX_POLLERS = 50
 #: The classic text format (Litestar appends the charset).
@@ -65,7 +67,7 @@ async def poller_healths(deps: AppDeps) -> list[PollerHealth]:
 async def _redis_check(deps: AppDeps) -> RedisCheck:
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(deps.redis.ping(), REDIS_TIMEOUT)
+        await asyncio.wait_for(deps.redis.ping(), PROBE_TIMEOUT)
     except (RedisError, OSError, TimeoutError) as exc:
         return RedisCheck(ok=False, error=type(exc).__name__)
     return RedisCheck(ok=True, latency_ms=round((time.perf_counter() - started) * 1000, 2))
@@ -111,7 +113,7 @@ async def readiness_report(deps: AppDeps) -> Ready:
     health: PollerHealth | None = None
     if redis_check.ok:
         try:
-            healths = await asyncio.wait_for(poller_healths(deps), REDIS_TIMEOUT)
+            healths = await asyncio.wait_for(poller_healths(deps), PROBE_TIMEOUT)
         except (RedisError, OSError, TimeoutError) as exc:
             redis_check = RedisCheck(ok=False, error=type(exc).__name__)
         else:
@@ -146,7 +148,7 @@ async def refresh_gauges(deps: AppDeps) -> None:
             m.last_successful_poll.set(last)
 
     try:
-        await asyncio.wait_for(read(), REDIS_TIMEOUT)
+        await asyncio.wait_for(read(), GAUGES_TIMEOUT)
     except (RedisError, OSError, TimeoutError) as exc:
         log.debug("metrics gauges not refreshed: %s", type(exc).__name__)
 

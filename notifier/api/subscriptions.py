@@ -6,10 +6,13 @@ Must not import: the poller, the dispatcher (a test notification goes through ``
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import ServiceUnavailableException
-from litestar.params import FromPath, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import BodyKwarg, FromPath
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from notifier.api.deps import AppDeps
@@ -18,6 +21,28 @@ from notifier.api.schemas import SubscriptionPage, TestReport, TestResult, maske
 from notifier.errors import RecordNotFound
 from notifier.models import EVENT_TYPES, Subscription, SubscriptionInput, SubscriptionPatch
 from notifier.store.subscriptions import NAME_MAX, PLATFORMS
+
+_EXAMPLE = {
+    "name": "TikTok failures to Slack",
+    "urls": ["slack://T000/B000/XXXX"],
+    "events": ["post.failed", "delivery.failed"],
+    "filters": {"platforms": ["tiktok"], "account_ids": []},
+    "enabled": True,
+}
+CreateBody = Annotated[
+    SubscriptionInput,
+    BodyKwarg(media_type=RequestEncodingType.JSON, examples=[Example(summary="Failures to Slack", value=_EXAMPLE)]),
+]
+PatchBody = Annotated[
+    SubscriptionPatch,
+    BodyKwarg(
+        media_type=RequestEncodingType.JSON,
+        examples=[
+            Example(summary="Pause", value={"enabled": False}),
+            Example(summary="All events", value={"events": ["*"]}),
+        ],
+    ),
+]
 
 _BODY_RULES = (
     f"`name`: 1-{NAME_MAX} characters. `urls`: apprise URLs (answers show them masked). "
@@ -49,7 +74,7 @@ def subscriptions_controller(deps: AppDeps) -> type[Controller]:
             status_code=HTTP_201_CREATED,
             responses=errors(400, 413, 422),
         )
-        async def create(self, data: JSONBody[SubscriptionInput]) -> Subscription:
+        async def create(self, data: CreateBody) -> Subscription:
             return subscription_view(await store.create(data, now=now()))
 
         @get("/", summary="List subscriptions", description="Oldest first.", responses=errors(422))
@@ -69,7 +94,7 @@ def subscriptions_controller(deps: AppDeps) -> type[Controller]:
             description="Fields left out keep their value. " + _BODY_RULES,
             responses=errors(400, 404, 409, 413, 422),
         )
-        async def update(self, sub_id: FromPath[str], data: JSONBody[SubscriptionPatch]) -> Subscription:
+        async def update(self, sub_id: FromPath[str], data: PatchBody) -> Subscription:
             return subscription_view(await store.update(sub_id, data, now=now()))
 
         @delete(

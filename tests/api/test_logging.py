@@ -1,0 +1,85 @@
+"""Structured logs: JSON or console lines carrying event and delivery ids, with every secret redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from notifier.config import Settings
+from notifier.logging import configure_logging
+
+API_KEY = "gv_live_LoggingKey_0123456789"
+ADMIN = "admin-LoggingToken-987"
+REDIS_PASSWORD = "r3dis-Pa55word"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    others = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "uvicorn.access")}
+    yield
+    for name, other in others.items():
+        logging.getLogger(name).setLevel(other)
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def settings(fmt: str) -> Settings:
+    return Settings(
+        genviral_api_key=API_KEY,
+        admin_token=ADMIN,
+        redis_url=f"redis://default:{REDIS_PASSWORD}@redis.internal:6379/0",
+        log_format=fmt,
+        log_level="info",
+    )
+
+
+def emit(fmt: str) -> str:
+    stream = io.StringIO()
+    configure_logging(settings(fmt), stream=stream)
+    log = logging.getLogger("notifier.test")
+    log.info("delivery sent", extra={"event_id": "evt-1", "delivery_id": "dlv_2", "url": "slack://a/b/c"})
+    log.warning("calling with key %s and token %s", API_KEY, ADMIN)
+    log.warning("target mailto://ops:MailPassw0rd@smtp.example.com failed; header Authorization: Bearer abc.def")
+    log.debug("not shown at info")
+    try:
+        raise RuntimeError(f"redis://default:{REDIS_PASSWORD}@redis.internal refused")
+    except RuntimeError:
+        log.exception("boom")
+    return stream.getvalue()
+
+
+def test_json_lines_carry_ids_and_no_secret(restore_logging: None) -> None:
+    """json format: one object per line with level, logger, message, event_id, delivery_id; no secret anywhere."""
+    text = emit("json")
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert len(lines) == 4
+    first = lines[0]
+    assert first["message"] == "delivery sent"
+    assert (first["event_id"], first["delivery_id"], first["level"], first["logger"]) == (
+        "evt-1",
+        "dlv_2",
+        "info",
+        "notifier.test",
+    )
+    assert "url" not in first
+    assert "RuntimeError" in lines[3]["exc"]
+    for secret in (API_KEY, ADMIN, REDIS_PASSWORD, "MailPassw0rd", "abc.def"):
+        assert secret not in text
+    assert "****" in lines[1]["message"]
+
+
+def test_console_lines_carry_ids_and_no_secret(restore_logging: None) -> None:
+    """console format: readable lines with key=value context; no secret anywhere, tracebacks included."""
+    text = emit("console")
+    assert "notifier.test: delivery sent event_id=evt-1 delivery_id=dlv_2" in text
+    assert "Traceback" in text
+    for secret in (API_KEY, ADMIN, REDIS_PASSWORD, "MailPassw0rd", "abc.def"):
+        assert secret not in text
