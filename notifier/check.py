@@ -13,6 +13,7 @@ Must not import: litestar, uvicorn, the poller, the dispatcher.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from redis.exceptions import RedisError
 from notifier.config import Settings, env_name
 from notifier.errors import ConfigError, EmbeddedRedisError, PartnerApiError
 from notifier.genviral.client import PartnerClient, RetryPolicy, api_key_id
+from notifier.logging import configure_logging
 from notifier.store.embedded import find_redis_server
 from notifier.subscriptions_file import SubscriptionsFileError, parse_subscriptions
 
@@ -154,6 +156,8 @@ def run_check(settings: Settings, role: str = "all", *, out: TextIO | None = Non
     stream = out if out is not None else sys.stdout
     if role not in REQUIRED:
         raise ConfigError("--role", f"must be one of {', '.join(REQUIRED)}")
+    # The report is the output; retries and warnings of the clients would only interleave with it.
+    configure_logging(dataclasses.replace(settings, log_format="console", log_level="error"))
     lines = asyncio.run(collect(settings, role))
     width = max(len(line.name) for line in lines)
     for line in lines:

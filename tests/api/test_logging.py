@@ -5,9 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from notifier.config import Settings
 from notifier.logging import configure_logging
@@ -15,20 +12,6 @@ from notifier.logging import configure_logging
 API_KEY = "gv_live_LoggingKey_0123456789"
 ADMIN = "admin-LoggingToken-987"
 REDIS_PASSWORD = "r3dis-Pa55word"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    others = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "uvicorn.access")}
-    yield
-    for name, other in others.items():
-        logging.getLogger(name).setLevel(other)
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def settings(fmt: str) -> Settings:
@@ -56,7 +39,7 @@ def emit(fmt: str) -> str:
     return stream.getvalue()
 
 
-def test_json_lines_carry_ids_and_no_secret(restore_logging: None) -> None:
+def test_json_lines_carry_ids_and_no_secret() -> None:
     """json format: one object per line with level, logger, message, event_id, delivery_id; no secret anywhere."""
     text = emit("json")
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -76,7 +59,7 @@ def test_json_lines_carry_ids_and_no_secret(restore_logging: None) -> None:
     assert "****" in lines[1]["message"]
 
 
-def test_console_lines_carry_ids_and_no_secret(restore_logging: None) -> None:
+def test_console_lines_carry_ids_and_no_secret() -> None:
     """console format: readable lines with key=value context; no secret anywhere, tracebacks included."""
     text = emit("console")
     assert "notifier.test: delivery sent event_id=evt-1 delivery_id=dlv_2" in text
