@@ -9,6 +9,9 @@ plans the same deliveries (their ids are derived from what they deliver). For ea
 - more than ``storm_threshold`` of them: one summary delivery per URL that lists them all;
 - otherwise one delivery per event and URL, for the entries this dispatcher was handed (``received``).
 
+``after_attempt`` is the retry policy: the delivery after one attempt (sent; failed with the next attempt
+``retry_schedule[n] * jitter`` seconds later; dead once the schedule is exhausted).
+
 No I/O and no clock (``now`` is given). Must not import: redis, httpx, litestar, prometheus_client.
 """
 
@@ -16,25 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import msgspec
 
-from notifier.models import Delivery, Event, Subscription
+from notifier.models import Delivery, DeliveryStatus, Event, Subscription, format_ts
 from notifier.render import Message, render, render_summary
 from notifier.senders.urls import mask_url
 from notifier.store.deliveries import NewDelivery, Payload, delivery_id, summary_delivery_id
+from notifier.store.dispatch_stream import StreamEvent
 from notifier.store.events import encode_event
 
 SUMMARY_TYPE = "summary"
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """One entry of the event stream."""
-
-    stream_id: str
-    batch: str
-    event: Event
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,3 +141,36 @@ def split_runs(entries: Sequence[StreamEvent]) -> list[list[StreamEvent]]:
         else:
             runs.append([entry])
     return runs
+
+
+def after_attempt(
+    d: Delivery, ok: bool, error: str | None, *, now: float, schedule: Sequence[float], jitter: float
+) -> tuple[Delivery, str]:
+    """The delivery after one attempt and the metric result (sent, retry, dead). ``jitter`` in [0.8, 1.2]."""
+    attempts = d.attempts + 1
+    stamp = format_ts(datetime.fromtimestamp(now, UTC))
+    if ok:
+        sent = msgspec.structs.replace(
+            d, status=DeliveryStatus.SENT.value, attempts=attempts, next_attempt_at=None, updated_at=stamp
+        )
+        return sent, "sent"
+    if attempts > len(schedule):
+        dead = msgspec.structs.replace(
+            d,
+            status=DeliveryStatus.DEAD.value,
+            attempts=attempts,
+            last_error=error,
+            next_attempt_at=None,
+            updated_at=stamp,
+        )
+        return dead, "dead"
+    delay = schedule[attempts - 1] * jitter
+    failed = msgspec.structs.replace(
+        d,
+        status=DeliveryStatus.FAILED.value,
+        attempts=attempts,
+        last_error=error,
+        next_attempt_at=now + delay,
+        updated_at=stamp,
+    )
+    return failed, "retry"
