@@ -33,7 +33,8 @@ def token_matches(header: str | None, token: str) -> bool:
 def bearer_guard(token: str) -> Guard:
     """A Litestar guard admitting only requests that carry ``token``."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        # async: Litestar would run a plain function in a worker thread
         if not token_matches(connection.headers.get("authorization"), token):
             raise NotAuthorizedException(detail="missing or invalid bearer token", headers=dict(_CHALLENGE))
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from notifier.api import AppDeps
-from notifier.models import EVENT_TYPES, Subscription
+from notifier.models import EVENT_TYPES, Subscription, SubscriptionInput
 from tests.api.conftest import SLACK, SLACK_SECRETS, Receiver, assert_no_secret
 
 BODY: dict[str, Any] = {
@@ -248,3 +251,30 @@ async def test_every_answer_masks_urls(client: httpx.AsyncClient) -> None:
     ]
     for text in texts:
         assert_no_secret(text, SLACK_SECRETS)
+
+
+async def test_listing_shows_own_writes_at_once(client: httpx.AsyncClient) -> None:
+    """A listing right after a create, update or delete through the API reflects it (no stale cache)."""
+    assert (await client.get("/subscriptions")).json()["total"] == 0
+    created = await create(client)
+    assert [s["id"] for s in (await client.get("/subscriptions")).json()["items"]] == [created["id"]]
+    await client.patch(f"/subscriptions/{created['id']}", json={"name": "renamed"})
+    assert (await client.get("/subscriptions")).json()["items"][0]["name"] == "renamed"
+    await client.delete(f"/subscriptions/{created['id']}")
+    assert (await client.get("/subscriptions")).json()["total"] == 0
+
+
+async def test_listing_shows_writes_made_elsewhere(client: httpx.AsyncClient, deps: AppDeps) -> None:
+    """A subscription written by another process (straight into Redis) appears in the listing shortly."""
+    assert (await client.get("/subscriptions")).json()["total"] == 0
+    other = await deps.subscriptions.create(
+        msgspec.convert({"name": "elsewhere", "urls": [SLACK], "events": ["*"]}, SubscriptionInput),
+        now=datetime.now(UTC),
+    )
+    for _ in range(100):
+        listed = (await client.get("/subscriptions")).json()
+        if listed["total"]:
+            break
+        await asyncio.sleep(0.02)
+    assert [s["id"] for s in listed["items"]] == [other.id]
+    assert_no_secret(str(listed))
