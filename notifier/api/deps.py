@@ -47,6 +47,8 @@ class Readiness:
 class TestOutcome:
     """The result of one test notification to the ``url_index``-th URL of a subscription."""
 
+    __test__ = False  # not a pytest test class
+
     url_index: int
     ok: bool
     error: str | None = None

@@ -133,11 +133,11 @@ async def refresh_gauges(deps: AppDeps) -> None:
     m = deps.metrics
 
     async def read() -> None:
-        counts = await deps.deliveries.counts()
-        subs = await deps.subscriptions.count()
-        healths = await poller_healths(deps)
+        counts, subs, healths = await asyncio.gather(
+            deps.deliveries.counts(), deps.subscriptions.count(), poller_healths(deps)
+        )
         scopes = {h.scope for h in healths if h.scope}
-        tracked = [await deps.snapshots.tracked_posts(scope) for scope in sorted(scopes)]
+        tracked = await asyncio.gather(*(deps.snapshots.tracked_posts(scope) for scope in sorted(scopes)))
         m.delivery_backlog.set(counts["backlog"])
         m.dead_deliveries.set(counts["dead"])
         m.subscriptions.set(subs)

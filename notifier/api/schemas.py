@@ -81,12 +81,14 @@ class SubscriptionPage(msgspec.Struct, kw_only=True):
 
 
 class TestResult(msgspec.Struct, kw_only=True):
+    __test__ = False  # not a pytest test class
     url: str
     ok: bool
     error: str | None = None
 
 
 class TestReport(msgspec.Struct, kw_only=True):
+    __test__ = False
     results: list[TestResult]
 
 
