@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack
@@ -55,6 +56,8 @@ from notifier.store.subscriptions import SubscriptionStore
 log = logging.getLogger("notifier.service")
 
 ROLES = tuple(REQUIRED)
+#: A second stop signal this soon after the first is the same request (not a demand to cancel).
+REPEAT_GRACE = 1.0
 #: Seconds the loops get to finish after the stop signal, and the HTTP server to drain; under 10 s in all.
 LOOP_STOP_TIMEOUT = 4.0
 HTTP_STOP_TIMEOUT = 2.0
@@ -129,11 +132,16 @@ class Service:
         self._handle_signals = handle_signals
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._signals = 0
+        self._first_signal = 0.0
         self._server: uvicorn.Server | None = None
 
     def request_stop(self, reason: str = "stop requested") -> None:
+        now = time.monotonic()
+        if self._signals and now - self._first_signal < REPEAT_GRACE:
+            return  # the same Ctrl-C, delivered twice (a terminal signals `uv run` and its child alike)
         self._signals += 1
         if self._signals == 1:
+            self._first_signal = now
             log.info("%s: draining", reason)
             self.readiness.draining()
             self.stop.set()
