@@ -8,7 +8,7 @@ load from elsewhere on the machine hits every target alike), and prints for each
 requests/s, that round's latency percentiles, and the ratio to hello-world's best.
 Target: GET /subscriptions >= 0.5 of hello-world.
 
-    uv run python benchmarks/http.py [--seconds 3] [--rounds 3] [--connections 32]
+    uv run python benchmarks/http_app.py [--seconds 3] [--rounds 3] [--connections 32]
 """
 
 from __future__ import annotations
