@@ -7,6 +7,8 @@ Runs a real Redis (EmbeddedRedis, no persistence) and a local HTTP receiver in a
    the stream as separate poll cycles and times the dispatcher (default options, real apprise) from the first
    event until every delivery is recorded as sent.
 
+Also times apprise's ``json://`` plugin alone (AppriseSender, no Redis): it opens a new connection per
+notification through ``requests`` in a worker thread, which bounds what any dispatcher built on it can reach.
 Prints each rate and its ratio to the raw rate (target: >= 0.3).
 
     uv run python benchmarks/dispatch.py [--notifications 3000]
@@ -37,6 +39,7 @@ from notifier.config import Settings
 from notifier.dispatcher import Dispatcher
 from notifier.metrics import Metrics
 from notifier.models import Event, PostRef, Subscription
+from notifier.senders.apprise_sender import AppriseSender, Outgoing
 from notifier.store.embedded import EmbeddedRedis
 from notifier.store.events import event_fields
 from notifier.store.keys import Keys
@@ -100,9 +103,10 @@ def _serve(sock: socket.socket) -> None:
 # -- measurements ---------------------------------------------------------------------------------------
 
 
-async def raw_rate(port: int, total: int, concurrency: int) -> float:
+async def raw_rate(port: int, total: int, concurrency: int, *, keep_alive: bool = True) -> float:
     body = json.dumps({"version": "1.0", "title": "t" * 40, "message": "m" * 300, "type": "info"}).encode()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    kept = concurrency if keep_alive else 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=kept)
     async with httpx.AsyncClient(limits=limits) as client:
         remaining = total
 
@@ -116,6 +120,28 @@ async def raw_rate(port: int, total: int, concurrency: int) -> float:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return total / (time.perf_counter() - started)
+
+
+async def apprise_rate(port: int, total: int, concurrency: int) -> float:
+    """The sender alone: apprise's json:// plugin through AppriseSender, no Redis, no dispatcher."""
+    sender = AppriseSender(max_workers=concurrency)
+    message = Outgoing(
+        url=f"json://127.0.0.1:{port}/apprise", title="t" * 40, body="m" * 300, level="info", message_id="m", data=b"{}"
+    )
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            if not (await sender.send(message, time_limit=10)).ok:
+                raise RuntimeError("the receiver refused a notification")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await sender.aclose()
+    return total / elapsed
 
 
 def _event(i: int) -> Event:
@@ -187,9 +213,16 @@ async def main(notifications: int, raw_total: int) -> None:
             raw = rates[best]
             tried = ", ".join(f"{c}: {r:.0f}" for c, r in rates.items())
             print(f"raw httpx POSTs:                {raw:8.0f} /s  (keep-alive, {best} in flight; tried {tried})")
+            fresh = await raw_rate(port, raw_total // 2, best, keep_alive=False)
+            print(f"raw httpx, new connection each: {fresh:8.0f} /s  ratio {fresh / raw:.2f}  (how apprise connects)")
+            alone = max([await apprise_rate(port, raw_total // 2, c) for c in (4, 64)])
+            print(f"apprise json:// alone:          {alone:8.0f} /s  ratio {alone / raw:.2f}  (no Redis, no dispatch)")
             for run, subs in enumerate((1, 10, 100)):
                 rate = await dispatch_rate(server.url, port, subs, notifications, run)
-                print(f"dispatch, {subs:3d} subscription(s):   {rate:8.0f} /s  ratio to raw {rate / raw:.2f}")
+                print(
+                    f"dispatch, {subs:3d} subscription(s):   {rate:8.0f} /s  ratio to raw {rate / raw:.2f}"
+                    f"  (to apprise alone {rate / alone:.2f})"
+                )
         finally:
             server.stop()
             receiver.terminate()

@@ -1,4 +1,4 @@
-"""Sending due deliveries: claimed one by one, bounded per target and in all, fair between targets.
+"""Sending due deliveries: claimed atomically, bounded per target and in all, fair between targets.
 
 The due loop looks at ``{p}deliveries:due`` (up to ``scan_limit`` deliveries per look) and queues what is due
 per *target* (one URL of one subscription). Sends start from those queues while the target has fewer than
@@ -7,9 +7,10 @@ waited for, so a slow or dead target delays no other. When a send ends, the next
 at once; the loop looks at Redis again when queues run dry, when new deliveries were created, or every
 ``poll_interval``.
 
-Each send claims its delivery atomically first (``DeliveryStore.claim``), so a delivery is sent by one
-dispatcher at a time across all replicas; the claim lasts the send timeout plus ``claim_margin``, which is how
-long a delivery whose sender died waits before another replica sends it.
+Sends claim their deliveries atomically first (``DeliveryStore.claim_many``), so a delivery is sent by one
+dispatcher at a time across all replicas; outcomes that end together are recorded in one call. A claim lasts
+the send timeout plus ``claim_margin``: how long a delivery whose sender died waits before another replica
+sends it.
 
 Must not import: httpx, litestar, the poller.
 """
@@ -31,8 +32,9 @@ from redis.exceptions import RedisError
 from notifier.config import Settings
 from notifier.dispatch_plan import after_attempt
 from notifier.metrics import Metrics
+from notifier.models import Delivery
 from notifier.senders.apprise_sender import Outgoing, Sender
-from notifier.store.deliveries import DeliveryStore
+from notifier.store.deliveries import DeliveryStore, Payload
 
 log = logging.getLogger("notifier.dispatcher")
 
@@ -97,7 +99,16 @@ class DeliveryRunner:
         self._ready: dict[str, deque[str]] = {}
         self._queued: set[str] = set()
         self._target_of: OrderedDict[str, str] = OrderedDict()
+        self._to_finish: list[tuple[Delivery, str, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        #: Sends that are over, whose outcome is being written.
+        self._recording: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._start_scheduled = False
+        #: Claim tokens are this process's nonce and a counter (unique without a system call per claim).
+        self._nonce = uuid.uuid4().hex[:12]
+        self._claims = 0
+        self._results = {r: metrics.notifications.labels(result=r) for r in ("sent", "retry", "dead")}
 
     def close(self) -> None:
         """Start no more sends (shutdown); sends in flight go on."""
@@ -170,37 +181,83 @@ class DeliveryRunner:
         if len(self._target_of) > _TARGET_CACHE:
             self._target_of.popitem(last=False)
 
-    def _start_ready(self, first: str | None = None) -> None:
+    def _start_ready(self) -> None:
+        """Start what the queues allow: up to ``per_target`` per target, ``max_in_flight`` in all."""
         if self._closed:
             return
         targets = list(self._ready)
-        if first is not None and first in self._ready:
-            targets.remove(first)
-            targets.insert(0, first)
+        self._ready = {t: self._ready[t] for t in [*targets[1:], *targets[:1]]}  # rotate: fair between targets
+        picked: list[tuple[str, str]] = []
         for target in targets:
-            queue = self._ready.get(target)
+            queue = self._ready[target]
             while queue and self._per_target[target] < self._opts.per_target:
-                if len(self.inflight) >= self._opts.max_in_flight:
-                    return
+                if len(self.inflight) + len(picked) >= self._opts.max_in_flight:
+                    break
                 did = queue.popleft()
                 self._queued.discard(did)
                 self._per_target[target] += 1
-                self.inflight[did] = asyncio.create_task(self._send_one(did, target), name=f"send-{did}")
-            if queue is not None and not queue:
+                picked.append((did, target))
+            if not queue:
                 del self._ready[target]
+        if picked:
+            task = asyncio.create_task(self._claim_and_send(picked), name="claim")
+            for did, _ in picked:
+                self.inflight[did] = task
 
-    async def _send_one(self, delivery_id: str, target: str) -> None:
-        token = f"{self._consumer}:{uuid.uuid4().hex}"
-        time_limit = self._settings.send_timeout
-        claimed = False
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """Every task of this runner that may still run (sends, claims, the outcome writer)."""
+        found = {id(t): t for t in [*self.inflight.values(), *self._recording]}
+        if self._flusher is not None:
+            found[id(self._flusher)] = self._flusher
+        return list(found.values())
+
+    def _done(self, delivery_id: str, target: str) -> None:
+        self.inflight.pop(delivery_id, None)
+        self._per_target[target] -= 1
+        if self._per_target[target] <= 0:
+            del self._per_target[target]
+        if not self._start_scheduled:  # sends that end in one turn of the loop start their successors together
+            self._start_scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_soon)
+
+    def _start_soon(self) -> None:
+        self._start_scheduled = False
+        self._start_ready()
+        if not self._ready:
+            self.wake.set()
+
+    async def _claim_and_send(self, picked: list[tuple[str, str]]) -> None:
+        self._claims += 1
+        token = f"{self._consumer}:{self._nonce}:{self._claims}"
+        lease = self._settings.send_timeout + self._opts.claim_margin
+        ids = [did for did, _ in picked]
         try:
-            got = await self._store.claim(
-                delivery_id, token=token, now=self._clock(), lease=time_limit + self._opts.claim_margin
-            )
-            if got is None:
-                return
-            claimed = True
-            delivery, payload = got
+            got = await self._store.claim_many(ids, token=token, now=self._clock(), lease=lease)
+        except (RedisError, OSError) as exc:
+            log.warning("claiming deliveries failed: Redis unavailable (%s); they will be retried", type(exc).__name__)
+            got = {}
+        except asyncio.CancelledError:
+            for did, target in picked:
+                self._done(did, target)
+            raise
+        unused: list[str] = []
+        for did, target in picked:
+            if did in got and not self._closed:
+                delivery, payload = got[did]
+                self.inflight[did] = asyncio.create_task(
+                    self._send_one(delivery, payload, target, token), name=f"send-{did}"
+                )
+            else:
+                if did in got:
+                    unused.append(did)
+                self._done(did, target)
+        if unused:  # stopping: give the claims back so another replica sends at once
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*(self._store.release(did, token=token) for did in unused)), 1.0)
+
+    async def _send_one(self, delivery: Delivery, payload: Payload, target: str, token: str) -> None:
+        recording: asyncio.Task[None] | None = None
+        try:
             message = Outgoing(
                 url=payload.url,
                 title=payload.title,
@@ -210,7 +267,7 @@ class DeliveryRunner:
                 data=payload.data.encode(),
             )
             started = time.perf_counter()
-            result = await self._sender.send(message, time_limit=time_limit)
+            result = await self._sender.send(message, time_limit=self._settings.send_timeout)
             self._metrics.notification_duration.observe(time.perf_counter() - started)
             updated, outcome = after_attempt(
                 delivery,
@@ -220,11 +277,15 @@ class DeliveryRunner:
                 schedule=self._settings.retry_schedule,
                 jitter=self._rng.uniform(0.8, 1.2),
             )
-            await self._store.finish(updated, token=token, at=self._clock())
-            claimed = False
-            self._metrics.notifications.labels(result=outcome).inc()
+            # The send is over: its slot goes to the next delivery while the outcome is being recorded.
+            recording = asyncio.current_task()
+            if recording is not None:
+                self._recording.add(recording)
+            self._done(delivery.id, target)
+            await self._finish(updated, token)
+            self._results[outcome].inc()
             if outcome == "sent":
-                self._target_of.pop(delivery_id, None)
+                self._target_of.pop(delivery.id, None)
                 log.debug("delivery %s sent to %s", delivery.id, delivery.target)
             else:
                 log.warning(
@@ -236,17 +297,38 @@ class DeliveryRunner:
                     result.error,
                 )
         except asyncio.CancelledError:
-            if claimed:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._store.release(delivery_id, token=token), 1.0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._store.release(delivery.id, token=token), 1.0)
             raise
         except (RedisError, OSError) as exc:
-            log.warning("delivery %s: Redis unavailable (%s); it will be retried", delivery_id, type(exc).__name__)
+            log.warning("delivery %s: Redis unavailable (%s); it will be retried", delivery.id, type(exc).__name__)
         finally:
-            self.inflight.pop(delivery_id, None)
-            self._per_target[target] -= 1
-            if self._per_target[target] <= 0:
-                del self._per_target[target]
-            self._start_ready(first=target)
-            if not self._ready:
-                self.wake.set()
+            if recording is not None:
+                self._recording.discard(recording)
+            else:
+                self._done(delivery.id, target)
+
+    async def _finish(self, delivery: Delivery, token: str) -> bool:
+        """Record an outcome; outcomes that arrive together are written in one Redis call."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._to_finish.append((delivery, token, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="record-outcomes")
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the outcomes of this turn of the loop join the batch
+        while self._to_finish:
+            batch, self._to_finish = self._to_finish, []
+            try:
+                results = await self._store.finish_many([(d, t) for d, t, _ in batch], at=self._clock())
+            except BaseException as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, _, future), recorded in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(recorded)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from notifier.models import Delivery, DeliveryStatus, Event, Subscription, format_ts
-from notifier.render import Message, render, render_summary
+from notifier.render import Message, render, render_event, render_summary
 from notifier.senders.urls import mask_url
 from notifier.store.deliveries import NewDelivery, Payload, delivery_id, summary_delivery_id
 from notifier.store.dispatch_stream import StreamEvent
@@ -74,6 +74,7 @@ def plan_run(
     """The deliveries for the ``received`` stream ids of ``run``, given the whole run."""
     out: list[NewDelivery] = []
     template_errors: list[tuple[str, str]] = []
+    defaults: dict[str, tuple[Message, str]] = {}  # per event: the default text and the JSON body
     for sub in subscriptions:
         if not sub.enabled:
             continue
@@ -95,10 +96,13 @@ def plan_run(
             if item.stream_id not in received:
                 continue
             event = item.event
-            message = render(event, sub.templates)
-            if message.template_error is not None:
-                template_errors.append((sub.id, message.template_error))
-            data = encode_event(event).decode()
+            if item.stream_id not in defaults:
+                defaults[item.stream_id] = (render_event(event), encode_event(event).decode())
+            message, data = defaults[item.stream_id]
+            if sub.templates is not None and (sub.templates.title or sub.templates.body):
+                message = render(event, sub.templates)
+                if message.template_error is not None:
+                    template_errors.append((sub.id, message.template_error))
             for index, url in enumerate(sub.urls):
                 did = delivery_id(event.id, sub.id, index)
                 out.append(_new(did, [event.id], event.type, sub, index, url, message, data, now, now_iso))

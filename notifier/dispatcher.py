@@ -121,14 +121,17 @@ class Dispatcher:
             await stop.wait()
             await asyncio.gather(*loops)
             self.runner.close()
-            if self.runner.inflight:
-                await asyncio.wait(list(self.runner.inflight.values()), timeout=self._settings.send_timeout + 1.0)
+            if self.runner.tasks():
+                await asyncio.wait(self.runner.tasks(), timeout=self._settings.send_timeout + 1.0)
         finally:
             self.runner.close()
-            sending = list(self.runner.inflight.values())
-            for task in [*loops, *sending]:
+            for task in loops:
                 task.cancel()
-            await asyncio.gather(*loops, *sending, return_exceptions=True)
+            await asyncio.gather(*loops, return_exceptions=True)
+            sending = self.runner.tasks()
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
             if self._own_sender:
                 await self._sender.aclose()
 

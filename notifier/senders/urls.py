@@ -35,6 +35,7 @@ def scheme_of(url: str) -> str:
     return match.group(1).lower() if match else ""
 
 
+@lru_cache(maxsize=4096)
 def mask_url(url: str) -> str:
     """Apprise's privacy form of ``url``; never the secret. Unparsable: ``scheme://****``."""
     plugin = _instantiate(url.strip()) if url.strip() else None

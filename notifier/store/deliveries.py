@@ -12,8 +12,8 @@ derived from what it delivers (``delivery_id``), so processing a stream entry tw
     {p}delivery:{id}:claim string the token of the dispatcher sending it now (SET NX PX)
 
 Every state change is one Lua script: ``create_and_ack`` writes new deliveries and XACKs the stream entries
-they came from in one step; ``claim`` takes a due delivery for one sender only; ``finish`` records the outcome
-only for the claim holder.
+they came from in one step; ``claim_many`` takes due deliveries for one sender only; ``finish_many`` records
+outcomes, each only for its claim holder. Batching keeps the Redis round trips per notification low.
 
 Must not import: httpx, apprise, litestar, prometheus_client, the poller or the dispatcher.
 """
@@ -130,44 +130,65 @@ return created
 """
 )
 
-# KEYS: due, claim, deliveries, payload. ARGV: id, now, token, lease ms
+# KEYS: due, deliveries, payload, then one claim key per id. ARGV: now, token, lease ms, then the ids.
+# Returns, per id, {record, payload} or {} when it is not due or someone else holds it.
 _CLAIM = """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
-if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then return false end
-local record = redis.call('HGET', KEYS[3], ARGV[1])
-local payload = redis.call('HGET', KEYS[4], ARGV[1])
-if not record or not payload then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('DEL', KEYS[2])
-  return false
+local out = {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local claim = KEYS[i]
+  local got = {}
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score and tonumber(score) <= tonumber(ARGV[1]) and redis.call('SET', claim, ARGV[2], 'NX', 'PX', ARGV[3]) then
+    local record = redis.call('HGET', KEYS[2], id)
+    local payload = redis.call('HGET', KEYS[3], id)
+    if record and payload then
+      got = {record, payload}
+    else
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('DEL', claim)
+    end
+  end
+  out[#out + 1] = got
 end
-return {record, payload}
+return out
 """
 
-# KEYS: deliveries, due, sent, dead, claim, payload. ARGV: id, token, record, status, score
+# KEYS: deliveries, due, sent, dead, payload, then one claim key per outcome.
+# ARGV: groups of (id, token, record, status, score). Returns 1/0 per outcome (recorded or not).
 _FINISH = """
-local holder = redis.call('GET', KEYS[5])
-if holder and holder ~= ARGV[2] then return 0 end
-if not holder and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  if holder then redis.call('DEL', KEYS[5]) end
-  return 0
+local out = {}
+local n = 0
+for i = 1, #ARGV, 5 do
+  n = n + 1
+  local id, token, record, status, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local claim = KEYS[5 + n]
+  local holder = redis.call('GET', claim)
+  local ok = 1
+  if holder and holder ~= token then ok = 0 end
+  if ok == 1 and not holder and not redis.call('ZSCORE', KEYS[2], id) then ok = 0 end
+  if ok == 1 and redis.call('HEXISTS', KEYS[1], id) == 0 then
+    redis.call('ZREM', KEYS[2], id)
+    if holder then redis.call('DEL', claim) end
+    ok = 0
+  end
+  if ok == 1 then
+    redis.call('HSET', KEYS[1], id, record)
+    if status == 'sent' then
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('ZADD', KEYS[3], score, id)
+      redis.call('HDEL', KEYS[5], id)
+    elseif status == 'dead' then
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('ZADD', KEYS[4], score, id)
+    else
+      redis.call('ZADD', KEYS[2], score, id)
+    end
+    if holder then redis.call('DEL', claim) end
+  end
+  out[n] = ok
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-if ARGV[4] == 'sent' then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-  redis.call('HDEL', KEYS[6], ARGV[1])
-elseif ARGV[4] == 'dead' then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
-else
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-end
-if holder then redis.call('DEL', KEYS[5]) end
-return 1
+return out
 """
 
 # KEYS: claim. ARGV: token
@@ -238,34 +259,39 @@ class DeliveryStore:
 
     async def claim(self, delivery_id: str, *, token: str, now: float, lease: float) -> tuple[Delivery, Payload] | None:
         """Take a due delivery for sending; ``None`` if it is not due or someone else holds it."""
+        return (await self.claim_many([delivery_id], token=token, now=now, lease=lease)).get(delivery_id)
+
+    async def claim_many(
+        self, ids: Sequence[str], *, token: str, now: float, lease: float
+    ) -> dict[str, tuple[Delivery, Payload]]:
+        """Take the due ones of ``ids`` for sending, for ``lease`` seconds, in one step."""
+        if not ids:
+            return {}
         k = self._keys
-        keys = [k.deliveries_due, k.delivery_claim(delivery_id), k.deliveries, k.deliveries_payload]
-        got = await self._claim(keys=keys, args=[delivery_id, now, token, max(1, int(lease * 1000))])
-        if not got:
-            return None
-        return decode_delivery(got[0]), decode_payload(got[1])
+        keys = [k.deliveries_due, k.deliveries, k.deliveries_payload, *(k.delivery_claim(i) for i in ids)]
+        args: builtins.list[str | float | int] = [now, token, max(1, int(lease * 1000)), *ids]
+        replies: Any = await self._claim(keys=keys, args=args)
+        return {
+            did: (decode_delivery(got[0]), decode_payload(got[1])) for did, got in zip(ids, replies, strict=True) if got
+        }
 
     async def finish(self, delivery: Delivery, *, token: str, at: float) -> bool:
         """Record the outcome of an attempt (status sent / failed / dead) if this sender still holds the claim."""
+        return (await self.finish_many([(delivery, token)], at=at))[0]
+
+    async def finish_many(self, outcomes: Sequence[tuple[Delivery, str]], *, at: float) -> builtins.list[bool]:
+        """Record several outcomes in one step; each only if its sender still holds the claim."""
+        if not outcomes:
+            return []
         k = self._keys
-        status = delivery.status
-        score = delivery.next_attempt_at if status == DeliveryStatus.FAILED.value else at
-        keys = [
-            k.deliveries,
-            k.deliveries_due,
-            k.deliveries_sent,
-            k.deliveries_dead,
-            k.delivery_claim(delivery.id),
-            k.deliveries_payload,
-        ]
-        args: builtins.list[str | bytes | float] = [
-            delivery.id,
-            token,
-            encode_delivery(delivery),
-            status,
-            score if score is not None else at,
-        ]
-        return bool(await self._finish(keys=keys, args=args))
+        keys = [k.deliveries, k.deliveries_due, k.deliveries_sent, k.deliveries_dead, k.deliveries_payload]
+        args: builtins.list[str | bytes | float] = []
+        for delivery, token in outcomes:
+            keys.append(k.delivery_claim(delivery.id))
+            retry_at = delivery.next_attempt_at if delivery.status == DeliveryStatus.FAILED.value else None
+            args += [delivery.id, token, encode_delivery(delivery), delivery.status, retry_at or at]
+        replies: Any = await self._finish(keys=keys, args=args)
+        return [bool(r) for r in replies]
 
     async def release(self, delivery_id: str, *, token: str) -> None:
         """Give up a claim without recording an attempt (shutdown mid-send)."""
