@@ -276,12 +276,12 @@ class SubscriptionSource(StrEnum):
     CONFIG = "config"
 
 
-class SubscriptionFilters(msgspec.Struct, frozen=True):
+class SubscriptionFilters(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     platforms: list[str] = []
     account_ids: list[str] = []
 
 
-class Templates(msgspec.Struct, frozen=True):
+class Templates(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Optional per-subscription overrides of the notification text (sandboxed Jinja2)."""
 
     title: str | None = None

@@ -51,6 +51,7 @@ def test_parse_gives_stable_ids_and_config_source() -> None:
         ("- name: [unclosed", "not valid YAML"),
         ("name: x", "must hold a list"),
         ("- name: a\n  urls: [console://]\n  events: ['*']\n  colour: red", "unknown field"),
+        ("- name: a\n  urls: [console://]\n  events: ['*']\n  filters: {platform: [tiktok]}", "unknown field"),
         ("- name: a\n  urls: ['nope://x']\n  events: ['*']", "urls[0]"),
         ("- name: a\n  urls: [console://]\n  events: [post.exploded]", "events[0]"),
         (
