@@ -40,7 +40,7 @@ from notifier.dispatch_plan import plan_run, split_runs
 from notifier.metrics import Metrics
 from notifier.models import Subscription, format_ts
 from notifier.senders.apprise_sender import AppriseSender, Sender
-from notifier.senders.sendtest import test_outgoing
+from notifier.senders.sendtest import build_test_notification
 from notifier.senders.urls import mask_url
 from notifier.store.deliveries import DeliveryStore, NewDelivery
 from notifier.store.dispatch_stream import DispatchStream, Entry, StreamEvent, stream_id_key
@@ -53,7 +53,11 @@ log = logging.getLogger("notifier.dispatcher")
 
 @dataclass(frozen=True)
 class TestResult:
-    url: str  # masked
+    """The outcome of a test notification to one URL (``url`` masked)."""
+
+    __test__ = False  # not a pytest test class
+
+    url: str
     ok: bool
     error: str | None = None
 
@@ -140,7 +144,7 @@ class Dispatcher:
 
         async def one(url: str) -> TestResult:
             result = await self._sender.send(
-                test_outgoing(url, label=f"subscription '{sub.name}'"), time_limit=self._settings.send_timeout
+                build_test_notification(url, label=f"subscription '{sub.name}'"), time_limit=self._settings.send_timeout
             )
             return TestResult(url=mask_url(url), ok=result.ok, error=result.error)
 

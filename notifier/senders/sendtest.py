@@ -1,7 +1,7 @@
 """``notifier send-test URL...``: one test notification per URL, a line of result each.
 
 Prints ``ok`` or ``error`` and the URL masked (plus the reason), and returns the exit code: 0 when every URL
-accepted the notification, else 1. ``test_outgoing`` is the test message the API's
+accepted the notification, else 1. ``build_test_notification`` is the test message the API's
 ``POST /subscriptions/{id}/test`` sends too.
 
 Must not import: redis, litestar, prometheus_client, or any module of this package outside ``senders`` but
@@ -25,7 +25,7 @@ from notifier.senders.urls import mask_url
 TEST_TYPE = "test"
 
 
-def test_outgoing(url: str, *, label: str = "this target") -> Outgoing:
+def build_test_notification(url: str, *, label: str = "this target") -> Outgoing:
     """A test notification to ``url``; ``webhook://`` targets get ``{"type": "test", ...}``."""
     message_id = "test_" + uuid.uuid4().hex
     data = {"type": TEST_TYPE, "id": message_id, "sent_at": int(time.time()), "about": label}
@@ -45,7 +45,10 @@ async def send_tests(urls: Sequence[str], *, time_limit: float) -> list[SendResu
     try:
         return list(
             await asyncio.gather(
-                *(sender.send(test_outgoing(u, label="notifier send-test"), time_limit=time_limit) for u in urls)
+                *(
+                    sender.send(build_test_notification(u, label="notifier send-test"), time_limit=time_limit)
+                    for u in urls
+                )
             )
         )
     finally:
