@@ -14,15 +14,7 @@ Prints each rate and its ratio to the raw rate (target: >= 0.3).
     uv run python benchmarks/dispatch.py [--notifications 3000]
 """
 
-# ruff: noqa: E402  (the imports follow the sys.path fix below on purpose)
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Scripts in benchmarks/ put that folder first on sys.path, where a sibling script may shadow a stdlib module
-# (benchmarks/http.py shadows ``http``): look the standard library up first.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio
@@ -31,6 +23,7 @@ import multiprocessing
 import socket
 import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
