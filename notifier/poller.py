@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from notifier.config import Settings
-from notifier.diff import diff_accounts, diff_packs, diff_posts, index_entry, select_changed, snapshot_of
+from notifier.diff import IndexEntry, diff_accounts, diff_packs, diff_posts, index_entry, select_changed, snapshot_of
 from notifier.errors import AUTH_ERRORS, FencedOut, NotFound, PartnerApiError, StoreError
 from notifier.genviral.client import PartnerClient
 from notifier.metrics import Metrics
@@ -213,10 +213,10 @@ class Poller:
         known: dict[str, list[int]] = {s: [] for s in statuses}
         open_ids: list[str] = []
         for raw_id, raw_entry in index.items():
-            raw_status, created = raw_entry.split(b"|", 2)[:2]
+            raw_status, created = IndexEntry.status_and_created(raw_entry)
             status = raw_status.decode()
             if status in known:
-                known[status].append(int(created))
+                known[status].append(created)
             if status in OPEN_STATUSES:
                 open_ids.append(raw_id.decode())
         sweep = await Sweeper(self._client, sorted(statuses)).sweep(known, meta.watermark_ms)

@@ -33,7 +33,7 @@ def snap(status: str = "scheduled", v: int = 1) -> PostSnap:
 def write_with(n_posts: int, n_events: int, *, settled: float | None = None) -> CycleWrite:
     w = CycleWrite(batch="b1")
     for i in range(n_posts):
-        w.posts[f"p{i}"] = (snap(), IndexEntry("scheduled", 1_000 + i, None, False, f"fp{i}"))
+        w.posts[f"p{i}"] = (snap(), IndexEntry("scheduled", 1_000 + i, None, False, f"{i:016x}"))
         if settled is not None:
             w.settled[f"p{i}"] = settled
     w.accounts["a1"] = AccountSnap(v=1, platform="tiktok", username="u", display_name=None, status="active")
@@ -53,7 +53,7 @@ async def test_commit_writes_snapshots_and_events_together(redis: aioredis.Redis
     result = await store.commit(SCOPE, hold, 0, write_with(3, 2))
     assert result.rev == 1
     index = await store.load_index(SCOPE)
-    assert {IndexEntry.decode(v).fp for v in index.values()} == {"fp0", "fp1", "fp2"}
+    assert {IndexEntry.decode(v).fp for v in index.values()} == {f"{i:016x}" for i in range(3)}
     assert (await store.load_posts(SCOPE, ["p1", "zz"])) == {"p1": snap()}
     assert set(await store.load_accounts(SCOPE)) == {"a1"}
     entries = await redis.xrange(keys.events)
@@ -101,7 +101,7 @@ async def test_settled_posts_expire_after_retention(redis: aioredis.Redis, keys:
     assert hold is not None
     await store.commit(SCOPE, hold, 0, write_with(3, 0, settled=100.0))
     fresh = CycleWrite(expire_before=150.0)
-    fresh.posts["new"] = (snap("posted"), IndexEntry("posted", 5, None, False, "x"))
+    fresh.posts["new"] = (snap("posted"), IndexEntry("posted", 5, None, False, "f" * 16))
     fresh.settled["new"] = 200.0
     result = await store.commit(SCOPE, hold, 1, fresh)
     assert result.expired == 3
