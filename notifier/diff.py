@@ -72,9 +72,10 @@ def fingerprint(post: Post) -> str:
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """One post's line in the scope index: ``fingerprint|status|created_ms|scheduled_ms|overdue``.
+    """One post's line in the scope index: ``fingerprint|overdue|scheduled_ms|created_ms|status``.
 
-    The fingerprint has a fixed width and comes first, so the hot path compares bytes at fixed offsets.
+    The fingerprint (16 hex digits), the overdue flag and ``scheduled_ms`` (13 digits, ``~`` when unset) have
+    fixed widths and come first, so the hot path compares bytes at fixed offsets without parsing.
     """
 
     status: str
@@ -84,24 +85,25 @@ class IndexEntry:
     fp: str
 
     def encode(self) -> str:
-        sched = "" if self.scheduled_ms is None else str(self.scheduled_ms)
-        return f"{self.fp}|{self.status}|{self.created_ms}|{sched}|{int(self.overdue)}"
+        sched = _NO_SCHEDULE if self.scheduled_ms is None else f"{self.scheduled_ms:013d}"
+        return f"{self.fp}|{int(self.overdue)}|{sched}|{self.created_ms}|{self.status}"
 
     @classmethod
     def decode(cls, raw: bytes | str) -> IndexEntry:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        fp, status, created, sched, overdue = text.split("|")
-        return cls(status, int(created), int(sched) if sched else None, overdue == "1", fp)
+        fp, overdue, sched, created, status = text.split("|", 4)
+        return cls(status, int(created), None if sched == _NO_SCHEDULE else int(sched), overdue == "1", fp)
 
     @staticmethod
     def status_and_created(raw: bytes) -> tuple[bytes, int]:
         """Status and created_ms of a raw entry, without decoding the rest (for planning the sweep)."""
-        _fp, status, created, _rest = raw.split(b"|", 3)
+        _head, created, status = raw.rsplit(b"|", 2)
         return status, int(created)
 
 
-#: Width of the fingerprint at the head of an index entry, with its separator.
-_FP_HEAD = 17
+_NO_SCHEDULE = "~" * 13  # sorts after every 13-digit instant: never overdue
+#: Offsets in an encoded entry: the overdue flag, the scheduled time.
+_OVERDUE_AT, _SCHED = 17, slice(19, 32)
 
 
 def index_entry(snap: PostSnap, fp: str) -> IndexEntry:
@@ -132,30 +134,27 @@ def select_changed(
     """The steady-state hot path: the fresh posts that need a full diff, with their index entries.
 
     ``index`` is the scope index as read from Redis (id bytes -> entry bytes). An unchanged post costs one
-    encoding, two checksums, one look-up and two byte comparisons at fixed offsets; entries are decoded only
-    for posts that changed (or, for posts awaiting publication, to check the overdue deadline).
+    encoding, two checksums, one look-up and a few byte comparisons at fixed offsets; entries are decoded
+    only for posts that changed or just became overdue.
     """
     changed: list[tuple[Post, IndexEntry | None]] = []
     crc32, adler32, encode = zlib.crc32, zlib.adler32, _fp_encode
-    prefixes: dict[str, bytes] = {}
+    suffixes: dict[str, bytes] = {}
+    # a post awaiting publication scheduled before this instant is due for post.overdue (unless raised)
+    late = b"%013d" % (now_ms - overdue_after_ms)
     for post in fresh:
         raw = index.get(post.id.encode())
         if raw is not None:
             data = encode(post)
-            status = prefixes.get(post.status) or prefixes.setdefault(post.status, post.status.encode() + b"|")
+            status = suffixes.get(post.status) or suffixes.setdefault(post.status, b"|" + post.status.encode())
             if (
                 raw.startswith(b"%016x|" % ((crc32(data) << 32) | adler32(data)))
-                and raw.startswith(status, _FP_HEAD)
-                and (post.status not in AWAITING_STATUSES or not _overdue_in_raw(raw, now_ms, overdue_after_ms))
+                and raw.endswith(status)
+                and (post.status not in AWAITING_STATUSES or raw[_OVERDUE_AT] == 49 or raw[_SCHED] >= late)
             ):
                 continue
         changed.append((post, IndexEntry.decode(raw) if raw is not None else None))
     return changed
-
-
-def _overdue_in_raw(raw: bytes, now_ms: int, overdue_after_ms: int) -> bool:
-    _fp, _status, _created, sched, overdue = raw.split(b"|")
-    return overdue == b"0" and bool(sched) and now_ms - int(sched) > overdue_after_ms
 
 
 # --------------------------------------------------------------------------------------------------

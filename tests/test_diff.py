@@ -8,7 +8,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.diff import IndexEntry, diff_accounts, diff_packs, diff_posts, fingerprint, index_entry, needs_diff
+from notifier.diff import (
+    IndexEntry,
+    diff_accounts,
+    diff_packs,
+    diff_posts,
+    fingerprint,
+    index_entry,
+    needs_diff,
+    select_changed,
+)
 from notifier.models import (
     Account,
     AccountSnap,
@@ -306,3 +315,33 @@ def test_property_ids_stable_and_unique(history: list[Post]) -> None:
     ids = replay()
     assert ids == replay()
     assert len(ids) == len(set(ids))
+
+
+def test_select_changed_reads_raw_index_entries() -> None:
+    """The hot path skips unchanged posts and picks changed, new and newly overdue ones."""
+    later = "2026-03-01T13:00:00.000Z"  # not due at NOW
+    due = "2026-03-01T11:00:00.000Z"  # more than 900 s before NOW
+    base = [
+        post("same", scheduled_at=later),
+        post("edit", scheduled_at=later),
+        post("late", scheduled_at=due),
+        post("flag", scheduled_at=due),
+        post("none", scheduled_at=None),
+    ]
+    first = run({}, base, notify_new=False, now=NOW - timedelta(hours=3))
+    snaps_fp = dict(first.snaps)
+    flagged = run({"flag": snaps_fp["flag"][0]}, [post("flag", scheduled_at=due)])  # raises overdue once
+    snaps_fp["flag"] = flagged.snaps["flag"]
+    index = {pid.encode(): index_entry(s, fp).encode().encode() for pid, (s, fp) in snaps_fp.items()}
+    fresh = [
+        post("same", scheduled_at=later),
+        post("edit", caption="new words", scheduled_at=later),
+        post("late", scheduled_at=due),
+        post("flag", scheduled_at=due),
+        post("none", status="pending", scheduled_at=None),
+        post("new"),
+    ]
+    now_ms = int(NOW.timestamp() * 1000)
+    picked = {p.id: entry for p, entry in select_changed(fresh, index, now_ms, 900_000)}
+    assert set(picked) == {"edit", "late", "none", "new"}
+    assert picked["new"] is None and picked["late"] is not None and picked["late"].scheduled_ms is not None
