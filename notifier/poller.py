@@ -42,6 +42,8 @@ T = TypeVar("T")
 AUTH_BACKOFF_MAX = 600.0
 #: Longest wait between two checks for a late published_url.
 URL_CHECK_MAX = 900.0
+#: A post first seen that was created this long before the newest one seen earlier still counts as new.
+NEW_POST_MARGIN_MS = 10 * 60 * 1000
 #: Statuses whose posts may still get a published_url.
 URL_STATUSES = frozenset({"posted", "partial"})
 
@@ -236,12 +238,13 @@ class Poller:
         changed = select_changed(fresh.values(), index, now_ms, overdue_ms)
         previous = await store.load_posts(scope, [p.id for p, e in changed if e is not None])
         watermark = meta.watermark_ms
-        # A post first seen is notified (if already settled) only when it is new since the last cycle: an old
-        # post that merely became visible again (expired from the snapshot, say) is recorded silently.
+        # A post first seen is notified (if already settled) only when it is new since the last cycle (with a
+        # margin for posts committed out of created_at order): an old post that merely became visible again
+        # (expired from the snapshot, say) is recorded silently.
         loud: list[Post] = []
         quiet: list[Post] = []
         for p, e in changed:
-            is_new = not baseline and (watermark is None or ts_ms(p.created_at) >= watermark)
+            is_new = not baseline and (watermark is None or ts_ms(p.created_at) >= watermark - NEW_POST_MARGIN_MS)
             (loud if e is not None or notify_existing or is_new else quiet).append(p)
         overdue_after = self._settings.overdue_after
         posts_loud = diff_posts(

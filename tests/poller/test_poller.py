@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from collections import Counter
+from datetime import timedelta
 
 from notifier.diff import IndexEntry
 from notifier.store.health import read_health
@@ -232,3 +233,16 @@ async def test_two_pollers_one_writer_and_takeover(rig: Rig) -> None:
     failed = [e.post.id for e in await rig.events() if e.type == "post.failed"]
     assert sorted(failed) == ["a", "b"]
     assert rig.metrics.lease_acquisitions._value.get() >= 2  # type: ignore[attr-defined]
+
+
+async def test_first_seen_settled_posts_new_ones_notified_old_ones_not(rig: Rig) -> None:
+    """A post first seen already posted is notified when it is recent, recorded silently when it is old."""
+    s = rig.sim.state
+    s.add_post(id="newest", status="scheduled", created_at=old(0), accounts=["acc-tt"])
+    poller = rig.make()
+    await rig.cycle(poller)
+    posted = [{"account_id": "acc-tt", "status": "posted"}]
+    s.add_post(id="late-commit", status="posted", created_at=old(0) - timedelta(minutes=2), accounts=posted)
+    s.add_post(id="resurfaced", status="posted", created_at=old(90), accounts=posted)
+    await rig.cycle(poller)
+    assert {e.post.id for e in await rig.events()} == {"late-commit"}
