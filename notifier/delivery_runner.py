@@ -7,8 +7,9 @@ waited for, so a slow or dead target delays no other. When a send ends, the next
 at once; the loop looks at Redis again when queues run dry, when new deliveries were created, or every
 ``poll_interval``.
 
-Sends claim their deliveries atomically first (``DeliveryStore.claim_many``), so a delivery is sent by one
-dispatcher at a time across all replicas; outcomes that end together are recorded in one call. A claim lasts
+Sends claim their deliveries atomically first, so a delivery is sent by one dispatcher at a time across all
+replicas; claims and outcomes that arrive together (a send that ends frees a slot for the next) go to Redis in
+one call (``DeliveryStore.finish_and_claim``: the outcomes are recorded, then the claims taken). A claim lasts
 the send timeout plus ``claim_margin``: how long a delivery whose sender died waits before another replica
 sends it.
 
@@ -26,6 +27,7 @@ import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -100,6 +102,7 @@ class DeliveryRunner:
         self._queued: set[str] = set()
         self._target_of: OrderedDict[str, str] = OrderedDict()
         self._to_finish: list[tuple[Delivery, str, asyncio.Future[bool]]] = []
+        self._to_claim: list[tuple[list[str], str, asyncio.Future[dict[str, tuple[Delivery, Payload]]]]] = []
         self._flusher: asyncio.Task[None] | None = None
         #: Sends that are over, whose outcome is being written.
         self._recording: set[asyncio.Task[None]] = set()
@@ -229,10 +232,9 @@ class DeliveryRunner:
     async def _claim_and_send(self, picked: list[tuple[str, str]]) -> None:
         self._claims += 1
         token = f"{self._consumer}:{self._nonce}:{self._claims}"
-        lease = self._settings.send_timeout + self._opts.claim_margin
         ids = [did for did, _ in picked]
         try:
-            got = await self._store.claim_many(ids, token=token, now=self._clock(), lease=lease)
+            got = await self._claim(ids, token)
         except (RedisError, OSError) as exc:
             log.warning("claiming deliveries failed: Redis unavailable (%s); they will be retried", type(exc).__name__)
             got = {}
@@ -312,23 +314,46 @@ class DeliveryRunner:
         """Record an outcome; outcomes that arrive together are written in one Redis call."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._to_finish.append((delivery, token, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="record-outcomes")
+        self._flush_soon()
         return await future
 
+    async def _claim(self, ids: list[str], token: str) -> dict[str, tuple[Delivery, Payload]]:
+        """Claim ``ids`` with ``token``; claims and outcomes that arrive together share one Redis call."""
+        future: asyncio.Future[dict[str, tuple[Delivery, Payload]]] = asyncio.get_running_loop().create_future()
+        self._to_claim.append((ids, token, future))
+        self._flush_soon()
+        return await future
+
+    def _flush_soon(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="record-outcomes")
+
     async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the outcomes of this turn of the loop join the batch
-        while self._to_finish:
-            batch, self._to_finish = self._to_finish, []
+        """Write the outcomes, then take the claims, queued so far: one Redis call per batch."""
+        await asyncio.sleep(0)  # let the outcomes and claims of this turn of the loop join the batch
+        lease = self._settings.send_timeout + self._opts.claim_margin
+        while self._to_finish or self._to_claim:
+            finishing, self._to_finish = self._to_finish, []
+            claiming = [c for c in self._to_claim if not c[2].done()]  # a cancelled claimer takes nothing
+            self._to_claim = []
+            futures: list[asyncio.Future[Any]] = [f for _, _, f in finishing] + [f for _, _, f in claiming]
             try:
-                results = await self._store.finish_many([(d, t) for d, t, _ in batch], at=self._clock())
+                results, got = await self._store.finish_and_claim(
+                    [(d, t) for d, t, _ in finishing],
+                    [(did, token) for ids, token, _ in claiming for did in ids],
+                    now=self._clock(),
+                    lease=lease,
+                )
             except BaseException as exc:
-                for _, _, future in batch:
+                for future in futures:
                     if not future.done():
                         future.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, _, future), recorded in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(recorded)
+            for (_, _, done), recorded in zip(finishing, results, strict=True):
+                if not done.done():
+                    done.set_result(recorded)
+            for ids, _, claimed in claiming:
+                if not claimed.done():
+                    claimed.set_result({did: got[did] for did in ids if did in got})

@@ -13,7 +13,8 @@ derived from what it delivers (``delivery_id``), so processing a stream entry tw
 
 Every state change is one Lua script: ``create_and_ack`` writes new deliveries and XACKs the stream entries
 they came from in one step; ``claim_many`` takes due deliveries for one sender only; ``finish_many`` records
-outcomes, each only for its claim holder. Batching keeps the Redis round trips per notification low.
+outcomes, each only for its claim holder; ``finish_and_claim`` does both in one call. Batching keeps the
+Redis round trips per notification low.
 
 Must not import: httpx, apprise, litestar, prometheus_client, the poller or the dispatcher.
 """
@@ -130,66 +131,72 @@ return created
 """
 )
 
-# KEYS: due, deliveries, payload, then one claim key per id. ARGV: now, token, lease ms, then the ids.
-# Returns, per id, {record, payload} or {} when it is not due or someone else holds it.
-_CLAIM = """
-local out = {}
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  local claim = KEYS[i]
-  local got = {}
-  local score = redis.call('ZSCORE', KEYS[1], id)
-  if score and tonumber(score) <= tonumber(ARGV[1]) and redis.call('SET', claim, ARGV[2], 'NX', 'PX', ARGV[3]) then
-    local record = redis.call('HGET', KEYS[2], id)
-    local payload = redis.call('HGET', KEYS[3], id)
-    if record and payload then
-      got = {record, payload}
-    else
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('DEL', claim)
-    end
+# Lua bodies shared by the claim, finish and finish-then-claim scripts. KEYS always start with: deliveries,
+# due, sent, dead, payload; the claim keys follow.
+
+# claim(id, claim key, token, now, lease ms): {record, payload}, or {} when not due or someone else holds it.
+_CLAIM_FN = """
+local function claim(id, key, token, now, lease)
+  local score = redis.call('ZSCORE', KEYS[2], id)
+  if score and tonumber(score) <= tonumber(now) and redis.call('SET', key, token, 'NX', 'PX', lease) then
+    local record = redis.call('HGET', KEYS[1], id)
+    local payload = redis.call('HGET', KEYS[5], id)
+    if record and payload then return {record, payload} end
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('DEL', key)
   end
-  out[#out + 1] = got
+  return {}
 end
-return out
 """
 
-# KEYS: deliveries, due, sent, dead, payload, then one claim key per outcome.
-# ARGV: groups of (id, token, record, status, score). Returns 1/0 per outcome (recorded or not).
-_FINISH = """
-local out = {}
-local n = 0
-for i = 1, #ARGV, 5 do
-  n = n + 1
-  local id, token, record, status, score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local claim = KEYS[5 + n]
+# finish(id, claim key, token, record, status, score): 1 if recorded (this sender held the claim), else 0.
+_FINISH_FN = """
+local function finish(id, claim, token, record, status, score)
   local holder = redis.call('GET', claim)
-  local ok = 1
-  if holder and holder ~= token then ok = 0 end
-  if ok == 1 and not holder and not redis.call('ZSCORE', KEYS[2], id) then ok = 0 end
-  if ok == 1 and redis.call('HEXISTS', KEYS[1], id) == 0 then
+  if holder and holder ~= token then return 0 end
+  if not holder and not redis.call('ZSCORE', KEYS[2], id) then return 0 end
+  if redis.call('HEXISTS', KEYS[1], id) == 0 then
     redis.call('ZREM', KEYS[2], id)
     if holder then redis.call('DEL', claim) end
-    ok = 0
+    return 0
   end
-  if ok == 1 then
-    redis.call('HSET', KEYS[1], id, record)
-    if status == 'sent' then
-      redis.call('ZREM', KEYS[2], id)
-      redis.call('ZADD', KEYS[3], score, id)
-      redis.call('HDEL', KEYS[5], id)
-    elseif status == 'dead' then
-      redis.call('ZREM', KEYS[2], id)
-      redis.call('ZADD', KEYS[4], score, id)
-    else
-      redis.call('ZADD', KEYS[2], score, id)
-    end
-    if holder then redis.call('DEL', claim) end
+  redis.call('HSET', KEYS[1], id, record)
+  if status == 'sent' then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], score, id)
+    redis.call('HDEL', KEYS[5], id)
+  elseif status == 'dead' then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[4], score, id)
+  else
+    redis.call('ZADD', KEYS[2], score, id)
   end
-  out[n] = ok
+  if holder then redis.call('DEL', claim) end
+  return 1
 end
-return out
 """
+
+# ARGV: now, lease ms, nf, groups of (id, token, record, status, score) for nf outcomes, then (id, token) per
+# claim; KEYS after the five: nf finish claim keys, then the claim keys. Outcomes are recorded first.
+# Returns {outcome results (1/0), claim results ({record, payload} or {})}.
+_FINISH_AND_CLAIM = (
+    _CLAIM_FN
+    + _FINISH_FN
+    + """
+local nf = tonumber(ARGV[3])
+local done, got = {}, {}
+for n = 1, nf do
+  local i = 4 + (n - 1) * 5
+  done[n] = finish(ARGV[i], KEYS[5 + n], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+end
+local c = 0
+for i = 4 + nf * 5, #ARGV, 2 do
+  c = c + 1
+  got[c] = claim(ARGV[i], KEYS[5 + nf + c], ARGV[i + 1], ARGV[1], ARGV[2])
+end
+return {done, got}
+"""
+)
 
 # KEYS: claim. ARGV: token
 _RELEASE = """
@@ -226,8 +233,7 @@ class DeliveryStore:
         self._redis = redis
         self._keys = keys
         self._create = redis.register_script(_CREATE_AND_ACK)
-        self._claim = redis.register_script(_CLAIM)
-        self._finish = redis.register_script(_FINISH)
+        self._finish_and_claim = redis.register_script(_FINISH_AND_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._replay = redis.register_script(_REPLAY)
         self._prune = redis.register_script(_PRUNE)
@@ -265,15 +271,7 @@ class DeliveryStore:
         self, ids: Sequence[str], *, token: str, now: float, lease: float
     ) -> dict[str, tuple[Delivery, Payload]]:
         """Take the due ones of ``ids`` for sending, for ``lease`` seconds, in one step."""
-        if not ids:
-            return {}
-        k = self._keys
-        keys = [k.deliveries_due, k.deliveries, k.deliveries_payload, *(k.delivery_claim(i) for i in ids)]
-        args: builtins.list[str | float | int] = [now, token, max(1, int(lease * 1000)), *ids]
-        replies: Any = await self._claim(keys=keys, args=args)
-        return {
-            did: (decode_delivery(got[0]), decode_payload(got[1])) for did, got in zip(ids, replies, strict=True) if got
-        }
+        return (await self.finish_and_claim([], [(i, token) for i in ids], now=now, lease=lease))[1]
 
     async def finish(self, delivery: Delivery, *, token: str, at: float) -> bool:
         """Record the outcome of an attempt (status sent / failed / dead) if this sender still holds the claim."""
@@ -281,17 +279,39 @@ class DeliveryStore:
 
     async def finish_many(self, outcomes: Sequence[tuple[Delivery, str]], *, at: float) -> builtins.list[bool]:
         """Record several outcomes in one step; each only if its sender still holds the claim."""
-        if not outcomes:
-            return []
+        return (await self.finish_and_claim(outcomes, [], now=at, lease=1.0))[0]
+
+    async def finish_and_claim(
+        self,
+        outcomes: Sequence[tuple[Delivery, str]],
+        claims: Sequence[tuple[str, str]],
+        *,
+        now: float,
+        lease: float,
+    ) -> tuple[builtins.list[bool], dict[str, tuple[Delivery, Payload]]]:
+        """``finish_many(outcomes, at=now)`` then ``claim_many`` of each ``(id, token)``, in one Redis call.
+
+        Each outcome and each claim is decided exactly as by those two; one round trip serves both.
+        """
+        if not outcomes and not claims:
+            return [], {}
         k = self._keys
         keys = [k.deliveries, k.deliveries_due, k.deliveries_sent, k.deliveries_dead, k.deliveries_payload]
-        args: builtins.list[str | bytes | float] = []
+        args: builtins.list[str | bytes | float | int] = [now, max(1, int(lease * 1000)), len(outcomes)]
         for delivery, token in outcomes:
             keys.append(k.delivery_claim(delivery.id))
             retry_at = delivery.next_attempt_at if delivery.status == DeliveryStatus.FAILED.value else None
-            args += [delivery.id, token, encode_delivery(delivery), delivery.status, retry_at or at]
-        replies: Any = await self._finish(keys=keys, args=args)
-        return [bool(r) for r in replies]
+            args += [delivery.id, token, encode_delivery(delivery), delivery.status, retry_at or now]
+        for did, token in claims:
+            keys.append(k.delivery_claim(did))
+            args += [did, token]
+        reply: Any = await self._finish_and_claim(keys=keys, args=args)
+        done = [bool(r) for r in reply[0]] if outcomes else []
+        got_raw = reply[1] if claims else []
+        got = {
+            did: (decode_delivery(g[0]), decode_payload(g[1])) for (did, _), g in zip(claims, got_raw, strict=True) if g
+        }
+        return done, got
 
     async def release(self, delivery_id: str, *, token: str) -> None:
         """Give up a claim without recording an attempt (shutdown mid-send)."""
