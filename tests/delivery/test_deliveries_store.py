@@ -79,3 +79,20 @@ async def test_claim_is_exclusive_and_sent_ones_are_pruned(redis: aioredis.Redis
     assert await store.prune_sent(before=19.0) == 0
     assert await store.prune_sent(before=21.0) == 1
     assert await store.get("d0") is None
+
+
+async def test_finish_and_claim_in_one_call(redis: aioredis.Redis, keys: Keys) -> None:
+    """One call records an outcome and takes new claims; a delivery another sender holds is not taken."""
+    store = await _store_with(redis, keys, 3)
+    first = await store.claim_many(["d0"], token="a", now=10.0, lease=30)
+    assert set(first) == {"d0"}
+    assert await store.claim_many(["d1"], token="b", now=10.0, lease=30)  # d1 is held by sender b
+    sent = first["d0"][0]
+    sent.status, sent.attempts = "sent", 1
+    done, claimed = await store.finish_and_claim([(sent, "a")], [("d1", "a"), ("d2", "a")], now=11.0, lease=30)
+    assert done == [True]
+    assert set(claimed) == {"d2"}
+    stored = await store.get("d0")
+    assert stored is not None and stored.status == "sent"
+    stale, _ = await store.finish_and_claim([(sent, "not-the-holder")], [], now=12.0, lease=30)
+    assert stale == [False]
