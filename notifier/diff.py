@@ -121,13 +121,6 @@ def overdue_due(status: str, scheduled_ms: int | None, overdue: bool, now_ms: in
     )
 
 
-def needs_diff(post: Post, entry: IndexEntry | None, fp: str, now_ms: int, overdue_after_ms: int) -> bool:
-    """Whether a fresh post must be diffed in full: new, changed, or just became overdue."""
-    if entry is None or entry.fp != fp or entry.status != post.status:
-        return True
-    return overdue_due(entry.status, entry.scheduled_ms, entry.overdue, now_ms, overdue_after_ms)
-
-
 def select_changed(
     fresh: Iterable[Post], index: Mapping[bytes, bytes], now_ms: int, overdue_after_ms: int
 ) -> list[tuple[Post, IndexEntry | None]]:

@@ -229,7 +229,7 @@ class Dispatcher:
         created = await self.deliveries.create_and_ack(
             list(planned.values()), group=DISPATCH_GROUP, ack_ids=ids, watermark=max(ids, key=stream_id_key)
         )
-        self._metrics.events_published.inc(len(events))
+        self._metrics.events_dispatched.inc(len(events))
         if created:
             self.runner.wake.set()
 

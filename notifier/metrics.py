@@ -32,7 +32,7 @@ class Metrics:
     tracked_posts: Gauge
     subscriptions: Gauge
     last_successful_poll: Gauge
-    events_published: Counter
+    events_dispatched: Counter
     lease_acquisitions: Counter
 
     @classmethod
@@ -100,7 +100,7 @@ class Metrics:
                 "Unix time of the last poll cycle that completed.",
                 registry=r,
             ),
-            events_published=Counter(
+            events_dispatched=Counter(
                 "notifier_events_dispatched",
                 "Events read from the stream and matched to subscriptions.",
                 registry=r,

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from notifier.genviral.client import PartnerClient
-from notifier.models import COUNTED_STATUSES, Post, PostsSummary, ms_to_ts, ts_ms
+from notifier.models import COUNTED_STATUSES, Post, PostsPage, PostsSummary, ms_to_ts, ts_ms
 
 log = logging.getLogger("notifier.sweep")
 
@@ -144,7 +144,9 @@ class Sweeper:
             return oldest - 1
         return oldest
 
-    async def _page(self, out: SweepResult, *, status: str | None, since_ms: int | None, until_ms: int | None) -> _Page:
+    async def _page(
+        self, out: SweepResult, *, status: str | None, since_ms: int | None, until_ms: int | None
+    ) -> PostsPage:
         page = await self._client.list_posts(
             status=status,
             limit=PAGE,
@@ -154,10 +156,4 @@ class Sweeper:
         out.requests += 1
         for p in page.posts:
             out.posts[p.id] = p
-        return _Page(page.posts, page.summary)
-
-
-@dataclass
-class _Page:
-    posts: list[Post]
-    summary: PostsSummary
+        return page

@@ -15,7 +15,6 @@ from notifier.diff import (
     diff_posts,
     fingerprint,
     index_entry,
-    needs_diff,
     select_changed,
 )
 from notifier.models import (
@@ -189,17 +188,18 @@ def test_packs_added_and_changed() -> None:
     assert changed.previous == {"image_count": 2} and changed.current == {"image_count": 3}
 
 
-def test_index_entry_round_trip_and_needs_diff() -> None:
+def test_index_entry_round_trip_and_changed_posts() -> None:
     """The index entry encodes and decodes, and an unchanged post needs no full diff."""
     p = post()
     snap = snaps(run({}, [p], notify_new=False))["p1"]
     entry = index_entry(snap, fingerprint(p))
     assert IndexEntry.decode(entry.encode()) == entry
+    index = {b"p1": entry.encode().encode()}
     now_ms = int(NOW.timestamp() * 1000)
-    assert not needs_diff(p, entry, fingerprint(p), now_ms, 900_000)
+    assert select_changed([p], index, now_ms, 900_000) == []
     moved = post(caption="edited")
-    assert needs_diff(moved, entry, fingerprint(moved), now_ms, 900_000)
-    assert needs_diff(p, entry, fingerprint(p), now_ms + 3 * 3600_000, 900_000)  # now overdue
+    assert [q for q, _ in select_changed([moved], index, now_ms, 900_000)] == [moved]
+    assert [q for q, _ in select_changed([p], index, now_ms + 3 * 3600_000, 900_000)] == [p]  # now overdue
 
 
 # ------------------------------------------------------------------------------------------------ properties

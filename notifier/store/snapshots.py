@@ -184,9 +184,6 @@ class SnapshotStore:
         ids = await self._redis.zrangebyscore(self.scope_keys(scope).urlwatch, "-inf", repr(now), start=0, num=limit)
         return [_str(i) for i in ids]
 
-    async def url_watch_count(self, scope: str) -> int:
-        return int(await self._redis.zcard(self.scope_keys(scope).urlwatch))
-
     async def tracked_posts(self, scope: str) -> int:
         return int(await self._redis.hlen(self.scope_keys(scope).idx))
 
