@@ -19,22 +19,8 @@ from notifier.models import SubscriptionInput
 from notifier.poller import Poller
 from notifier.simulator.server import SimulatorServer
 from tests.api.conftest import API_KEY, SLACK, Receiver, make_settings
+from tests.design import DESIGN_METRICS
 
-#: DESIGN §6, "at least".
-DESIGN_METRICS = (
-    "notifier_poll_cycles_total",
-    "notifier_poll_duration_seconds",
-    "notifier_partner_api_requests_total",
-    "notifier_partner_api_request_duration_seconds",
-    "notifier_transitions_total",
-    "notifier_notifications_total",
-    "notifier_notification_duration_seconds",
-    "notifier_delivery_backlog",
-    "notifier_dead_deliveries",
-    "notifier_tracked_posts",
-    "notifier_subscriptions",
-    "notifier_last_successful_poll_timestamp_seconds",
-)
 ALLOWED_LABELS = {"result", "endpoint", "code", "type", "role", "le", "quantile"}
 _LOW_CARDINALITY = re.compile(r"^[a-z0-9_.+-]{1,32}$|^\+Inf$")
 

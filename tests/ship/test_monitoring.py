@@ -14,6 +14,7 @@ from prometheus_client import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from notifier.metrics import Metrics
+from tests.design import DESIGN_METRICS
 from tests.ship import chartkit
 
 RULES = chartkit.REPO / "config" / "alerts" / "notifier-rules.yaml"
@@ -21,21 +22,6 @@ DASHBOARD = chartkit.REPO / "config" / "grafana" / "notifier-dashboard.json"
 ALERTS_TEST = Path(__file__).with_name("alerts_test.yaml")
 #: Series Prometheus makes itself; anything else a query names must be exported by the service.
 PROMETHEUS_SERIES = {"up"}
-#: The metrics DESIGN §6 names: each must be on the dashboard.
-DESIGN_METRICS = {
-    "notifier_poll_cycles_total",
-    "notifier_poll_duration_seconds",
-    "notifier_partner_api_requests_total",
-    "notifier_partner_api_request_duration_seconds",
-    "notifier_transitions_total",
-    "notifier_notifications_total",
-    "notifier_notification_duration_seconds",
-    "notifier_delivery_backlog",
-    "notifier_dead_deliveries",
-    "notifier_tracked_posts",
-    "notifier_subscriptions",
-    "notifier_last_successful_poll_timestamp_seconds",
-}
 
 
 def exported_series() -> dict[str, str]:
