@@ -3,7 +3,9 @@
 ``Sender.send(message, time_limit=...)`` returns a ``SendResult``; a refusal, an unreachable target or a timeout
 is ``ok=False`` with a short reason that never contains a secret of the URL.
 
-``AppriseSender`` runs apprise's ``notify`` for the one URL in a worker pool of its own, awaited without
+``AppriseSender`` sends ``json://`` and ``webhook://`` URLs (and their TLS forms) itself on pooled keep-alive
+connections, building the request apprise's plugin would send (``direct``). Every other URL goes through
+apprise's ``notify`` for the one URL in a worker pool of its own, awaited without
 blocking the event loop. The pool is sized for the dispatcher's in-flight limit: apprise's built-in async
 path shares one process-wide pool of (CPU count + 4) threads between every target, so a few dead targets
 would stall all the others. Each URL's plugin gets the time limit as its connect and read timeout (unless the URL
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 
 import apprise
 
+from notifier.senders.direct import DirectTarget, HttpPool, direct_target
 from notifier.senders.plugins import OUTGOING, WebhookMessage, register_plugins
 from notifier.senders.urls import scrub, url_problem
 
@@ -60,21 +63,55 @@ class Sender(Protocol):
     async def aclose(self) -> None: ...
 
 
-class AppriseSender:
-    """Sends through apprise; ``max_workers`` bounds the notifications in flight in this process."""
+@dataclass(frozen=True)
+class _Resolved:
+    #: An ``apprise.Apprise`` holding the URL's one plugin, timeouts set.
+    apprise: Any
+    #: Set for the URLs sent over pooled connections (``direct``).
+    direct: DirectTarget | None
 
-    def __init__(self, *, max_workers: int = 64, cache_size: int = 1024) -> None:
+
+class AppriseSender:
+    """Sends through apprise; ``max_workers`` bounds the notifications in flight in this process.
+
+    With ``pooled_http`` (the default), ``json://`` and ``webhook://`` URLs (and their TLS forms) are sent on
+    keep-alive connections from the event loop (``notifier.senders.direct``); every other URL goes through its
+    apprise plugin in the worker pool.
+    """
+
+    def __init__(self, *, max_workers: int = 64, cache_size: int = 1024, pooled_http: bool = True) -> None:
         register_plugins()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="notify")
+        self._http = HttpPool(max_connections=max_workers) if pooled_http else None
         # Sequential, no apprise deadline: the call runs in our worker thread, timed by the plugin timeouts.
         self._asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
-        self._cache: OrderedDict[tuple[str, float], Any] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, float], _Resolved] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     async def send(self, message: Outgoing, *, time_limit: float) -> SendResult:
+        try:
+            resolved = self._resolve(message.url, time_limit)
+        except Exception as exc:  # a plugin's constructor may raise anything
+            return SendResult(False, scrub(f"cannot load the URL: {type(exc).__name__}", message.url))
+        if resolved is None:
+            return SendResult(False, url_problem(message.url) or "cannot be parsed as an apprise URL")
+        if resolved.direct is not None and self._http is not None:
+            request = resolved.direct.request(
+                title=message.title,
+                body=message.body,
+                level=_LEVELS.get(message.level, "info"),
+                message_id=message.message_id,
+                data=message.data,
+            )
+            try:
+                async with asyncio.timeout(time_limit + 1.0):
+                    error = await self._http.send(resolved.direct, request, time_limit=time_limit)
+            except TimeoutError:
+                return SendResult(False, f"no answer within {time_limit:g} s")
+            return SendResult(True) if error is None else SendResult(False, scrub(error, message.url))
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, self._send_blocking, message, time_limit)
+        future = loop.run_in_executor(self._pool, self._send_blocking, message, resolved.apprise)
         try:
             return await asyncio.wait_for(future, time_limit + 1.0)
         except TimeoutError:
@@ -83,8 +120,10 @@ class AppriseSender:
     async def aclose(self) -> None:
         """Stop taking work; sends already running end on their own within their time limit."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._http is not None:
+            await self._http.aclose()
 
-    def _apprise_for(self, url: str, timeout: float) -> Any | None:
+    def _resolve(self, url: str, timeout: float) -> _Resolved | None:
         key = (url, timeout)
         with self._lock:
             if key in self._cache:
@@ -100,19 +139,14 @@ class AppriseSender:
             plugin.socket_connect_timeout = timeout
         obj = apprise.Apprise(asset=self._asset)
         obj.add(plugin)
+        resolved = _Resolved(obj, direct_target(plugin))
         with self._lock:
-            self._cache[key] = obj
+            self._cache[key] = resolved
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return obj
+        return resolved
 
-    def _send_blocking(self, message: Outgoing, timeout: float) -> SendResult:
-        try:
-            obj = self._apprise_for(message.url, timeout)
-        except Exception as exc:  # a plugin's constructor may raise anything
-            return SendResult(False, scrub(f"cannot load the URL: {type(exc).__name__}", message.url))
-        if obj is None:
-            return SendResult(False, url_problem(message.url) or "cannot be parsed as an apprise URL")
+    def _send_blocking(self, message: Outgoing, obj: Any) -> SendResult:
         token = OUTGOING.set(WebhookMessage(id=message.message_id, body=message.data))
         try:
             result = obj.notify(

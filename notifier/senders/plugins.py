@@ -121,13 +121,9 @@ class WebhookPlugin(NotifyBase):  # type: ignore[misc]  # apprise's base, reache
         port = f":{self.port}" if isinstance(self.port, int) else ""
         return f"{scheme}://{self.host}{port}{self.fullpath or '/'}"
 
-    def send(self, body: str, title: str = "", notify_type: Any = NotifyType.INFO, **kwargs: Any) -> bool:
-        message = OUTGOING.get()
-        if message is None:
-            kind = getattr(notify_type, "value", str(notify_type))
-            payload = {"type": "notification", "title": title, "body": body, "notify_type": kind}
-            message = WebhookMessage(id="msg_" + uuid.uuid4().hex, body=json.dumps(payload).encode())
-        timestamp = int(time.time())
+    def request_parts(self, message: WebhookMessage, now: float) -> tuple[str, dict[str, str], bytes]:
+        """The URL, headers and body of the signed POST that delivers ``message`` at time ``now``."""
+        timestamp = int(now)
         headers = {
             "User-Agent": self.app_id,
             "Content-Type": "application/json",
@@ -136,11 +132,20 @@ class WebhookPlugin(NotifyBase):  # type: ignore[misc]  # apprise's base, reache
         }
         if self._key is not None:
             headers["webhook-signature"] = sign(self._key, message.id, timestamp, message.body)
+        return self.target, headers, message.body
+
+    def send(self, body: str, title: str = "", notify_type: Any = NotifyType.INFO, **kwargs: Any) -> bool:
+        message = OUTGOING.get()
+        if message is None:
+            kind = getattr(notify_type, "value", str(notify_type))
+            payload = {"type": "notification", "title": title, "body": body, "notify_type": kind}
+            message = WebhookMessage(id="msg_" + uuid.uuid4().hex, body=json.dumps(payload).encode())
+        url, headers, content = self.request_parts(message, time.time())
         self.throttle()
         try:
             response = requests.post(
-                self.target,
-                data=message.body,
+                url,
+                data=content,
                 headers=headers,
                 verify=self.verify_certificate,
                 timeout=self.request_timeout,

@@ -43,6 +43,10 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
+    query: str = ""
+    #: The client's port: one per connection.
+    peer: int = 0
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -50,7 +54,7 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A local HTTP server that records every POST; paths can be told to fail or to stall first."""
+    """A local HTTP/1.1 server (keep-alive) that records every request; paths can be told to fail or stall first."""
 
     port: int = 0
     requests: list[Received] = field(default_factory=list)
@@ -74,13 +78,17 @@ class Receiver:
             self.failures[path] = list(statuses)
 
 
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+def _handler(receiver: Receiver, keep_alive: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            path = self.path.split("?")[0]
+            path, _, query = self.path.partition("?")
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            hit = Received(path, headers, body, self.command, query, self.client_address[1])
             with receiver.lock:
-                receiver.requests.append(Received(path, {k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.requests.append(hit)
                 pending = receiver.failures.get(path) or []
                 status = pending.pop(0) if pending else 200
                 delay = receiver.delays.get(path, 0.0)
@@ -92,17 +100,17 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             with receiver.lock:
                 receiver.answered.append(path)
 
+        do_PUT = do_PATCH = do_DELETE = do_POST
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """An HTTP receiver on 127.0.0.1 for json:// and webhook:// targets."""
+def _serve(keep_alive: bool) -> Iterator[Receiver]:
     rec = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec, keep_alive))
     server.daemon_threads = True
     server.block_on_close = False
     rec.port = server.server_address[1]
@@ -111,6 +119,18 @@ def receiver() -> Iterator[Receiver]:
     yield rec
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An HTTP/1.1 receiver on 127.0.0.1 for json:// and webhook:// targets; connections are kept alive."""
+    yield from _serve(keep_alive=True)
+
+
+@pytest.fixture
+def closing_receiver() -> Iterator[Receiver]:
+    """The same receiver speaking HTTP/1.0: it closes the connection after every answer."""
+    yield from _serve(keep_alive=False)
 
 
 class _Mailbox:
