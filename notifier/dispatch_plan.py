@@ -83,7 +83,9 @@ def plan_run(
             continue
         if len(matched) > sub.storm_threshold:
             events = [item.event for item in matched]
-            message = render_summary(events, subscription_name=sub.name)
+            message = render_summary(events, subscription_name=sub.name, templates=sub.templates)
+            if message.template_error is not None:
+                template_errors.append((sub.id, message.template_error))
             data = _encoder.encode(
                 Summary(type=SUMMARY_TYPE, subscription_id=sub.id, count=len(events), events=events)
             ).decode()

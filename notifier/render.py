@@ -5,6 +5,8 @@ characters, the error message or the published URL, the post (or account / pack)
 A subscription may override title and/or body with Jinja2 templates, rendered in a sandbox that refuses
 access to Python internals; ``template_problem`` is the check run when a subscription is saved.
 
+In a storm summary, a subscription's title template gives each listed event's line.
+
 Template variables: ``event`` (the event as JSON-like dicts), ``type``, ``subject_id``, ``platforms``,
 ``account_ids``, ``caption`` (first 80 characters), ``error``, ``url`` (published URL), ``title`` and ``body``
 (the default text).
@@ -154,22 +156,38 @@ def _level(event_type: str) -> str:
     return _LEVELS.get(event_type, "info")
 
 
-def render_summary(events: Sequence[Event], *, subscription_name: str) -> Message:
-    """One notification standing for many events of one poll cycle (storm protection)."""
+def render_summary(events: Sequence[Event], *, subscription_name: str, templates: Templates | None = None) -> Message:
+    """One notification standing for many events of one poll cycle (storm protection).
+
+    Each listed event is one line: by default its type, platform and account, id and error or URL; with a
+    title template, the subscription's own title for that event (the default line where the template fails).
+    ``template_error`` tells the first failure.
+    """
     counts = Counter(e.type for e in events)
     kinds = ", ".join(f"{n}x {t}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     lines = [f"{len(events)} events in one poll cycle for '{subscription_name}': {kinds}", ""]
+    title_template = templates.title if templates is not None and templates.title else None
+    template_error: str | None = None
     for event in events[:SUMMARY_MAX_LINES]:
-        extra = _field(event, "error_message") or _field(event, "published_url") or ""
-        where = _where(event)
-        parts = [event.type, where, f"{event.subject_id}", str(extra)]
-        lines.append("- " + " · ".join(p for p in parts if p))
+        line = _summary_line(event)
+        if title_template is not None:
+            try:
+                line = _render_one(title_template, template_context(event, render_event(event))).strip() or line
+            except _RENDER_ERRORS as exc:
+                template_error = template_error or f"{type(exc).__name__}: {exc}"
+        lines.append(f"- {line}")
     if len(events) > SUMMARY_MAX_LINES:
         lines.append(f"… and {len(events) - SUMMARY_MAX_LINES} more")
     levels = {_level(e.type) for e in events}
     level = next((lv for lv in ("failure", "warning", "success") if lv in levels), "info")
     title = f"[summary] {len(events)} events: {kinds}"
-    return Message(title=title, body="\n".join(lines), level=level)
+    return Message(title=title, body="\n".join(lines), level=level, template_error=template_error)
+
+
+def _summary_line(event: Event) -> str:
+    extra = _field(event, "error_message") or _field(event, "published_url") or ""
+    parts = [event.type, _where(event), f"{event.subject_id}", str(extra)]
+    return " · ".join(p for p in parts if p)
 
 
 def template_context(event: Event, default: Message) -> dict[str, Any]:
@@ -196,9 +214,13 @@ def render(event: Event, templates: Templates | None = None) -> Message:
     try:
         title = _render_one(templates.title, context) if templates.title else default.title
         body = _render_one(templates.body, context) if templates.body else default.body
-    except (jinja2.TemplateError, SecurityError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+    except _RENDER_ERRORS as exc:
         return Message(default.title, default.body, default.level, template_error=f"{type(exc).__name__}: {exc}")
     return Message(title=title.strip() or default.title, body=body.strip() or default.body, level=default.level)
+
+
+#: What a template may raise while rendering (it was checked when saved, but the event may differ).
+_RENDER_ERRORS = (jinja2.TemplateError, SecurityError, ArithmeticError, TypeError, ValueError, LookupError)
 
 
 class _Sandbox(SandboxedEnvironment):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from notifier.dispatch_plan import after_attempt, matches, plan_run, split_runs
-from notifier.models import Delivery
+from notifier.models import Delivery, Templates
 from notifier.store.deliveries import delivery_id, summary_delivery_id
 from notifier.store.dispatch_stream import StreamEvent
 from tests.delivery.conftest import make_event, make_sub
@@ -103,3 +103,15 @@ def test_after_attempt_walks_the_schedule_then_dies() -> None:
     )
     sent, result = after_attempt(d, True, None, now=300.0, schedule=schedule, jitter=1.0)
     assert (result, sent.status, sent.attempts) == ("sent", "sent", 3)
+
+
+def test_plan_storm_summary_uses_the_subscription_title_template() -> None:
+    """A storm summary's lines come from the subscription's title template; a failing one is reported."""
+    styled = make_sub("s", ["json://h/1"], storm_threshold=2, templates=Templates(title="!{{ subject_id }}"))
+    [summary] = plan_run(_run(3), {"1-0"}, [styled], now=1.0, now_iso="x").deliveries
+    assert [line for line in summary.payload.body.splitlines() if line.startswith("- !")] == [
+        f"- !{e.event.subject_id}" for e in _run(3)
+    ]
+    broken = make_sub("b", ["json://h/1"], storm_threshold=2, templates=Templates(title="{{ 1 // 0 }}"))
+    plan = plan_run(_run(3), {"1-0"}, [broken], now=1.0, now_iso="x")
+    assert len(plan.deliveries) == 1 and [sub for sub, _ in plan.template_errors] == ["b"]

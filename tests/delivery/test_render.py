@@ -89,3 +89,25 @@ def test_template_renders_and_falls_back_on_runtime_error() -> None:
     assert msg.title == "POST.FAILED post_1" and msg.body == render_event(event).body
     broken = render(event, Templates(body="{{ 1 // 0 }}"))
     assert broken.body == render_event(event).body and broken.template_error is not None
+
+
+def test_summary_lines_follow_the_title_template() -> None:
+    """With a title template, each listed event is that template's line; the summary title still counts."""
+    events = [make_event(i) for i in range(12)]
+    msg = render_summary(
+        events, subscription_name="Ops", templates=Templates(title="{{ type|upper }}: {{ subject_id }}")
+    )
+    lines = [line for line in msg.body.splitlines() if line.startswith("- ")]
+    assert lines == [f"- POST.FAILED: post_{i}" for i in range(12)]
+    assert "12x post.failed" in msg.title and msg.template_error is None
+
+
+def test_summary_line_falls_back_when_the_template_fails() -> None:
+    """A title template failing on an event leaves that event's default line and records why."""
+    events = [make_event(i) for i in range(3)]
+    failing = Templates(title="{{ subject_id }}{{ (1 // 0) if subject_id == 'post_1' else '!' }}")
+    msg = render_summary(events, subscription_name="Ops", templates=failing)
+    lines = [line for line in msg.body.splitlines() if line.startswith("- ")]
+    default = render_summary(events, subscription_name="Ops").body.splitlines()
+    assert lines[1] in default and lines[0] == "- post_0!" and lines[2] == "- post_2!"
+    assert msg.template_error is not None and "ZeroDivisionError" in msg.template_error
