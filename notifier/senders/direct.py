@@ -141,7 +141,11 @@ class HttpPool:
     """
 
     def __init__(self, *, max_connections: int, max_clients: int = 256, keepalive: int = 4) -> None:
-        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=keepalive)
+        # Idle connections are dropped after 4 s, before the 5 s after which common servers close theirs: a
+        # request sent on a connection the server is closing fails (and is retried later).
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=keepalive, keepalive_expiry=4.0
+        )
         self._max_clients = max_clients
         self._clients: OrderedDict[tuple[str, bool], _Client] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
