@@ -131,8 +131,9 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     handler.setFormatter(make_formatter(settings.log_format, secrets_of(settings)))
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
-    # Libraries that log every request or retry at INFO would drown the service's own lines.
-    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+    # Libraries that log every request or retry at INFO would drown the service's own lines, and apprise and
+    # urllib3 write target URLs with their tokens (a Slack or Discord webhook's path) at DEBUG.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "apprise", "urllib3", "requests"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()

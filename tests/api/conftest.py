@@ -50,7 +50,7 @@ def restore_logging() -> Iterator[None]:
     """Undo what configure_logging (run by check, demo and the service) does to the process's loggers."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    names = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
+    names = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access", "apprise", "urllib3", "requests")
     saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers)) for name in names}
     yield
     for handler in list(root.handlers):
