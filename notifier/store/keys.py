@@ -2,7 +2,7 @@
 
 Scope state (one Partner API scope, i.e. one workspace or one personal owner):
 
-    {p}scope:{scope}:idx       hash   post id -> "fingerprint|status|created|scheduled|overdue" (cheap diff)
+    {p}scope:{scope}:idx       hash   post id -> "fingerprint|overdue|scheduled|created|status" (cheap diff)
     {p}scope:{scope}:posts     hash   post id -> PostSnap (JSON array)
     {p}scope:{scope}:settled   zset   post id -> epoch seconds it settled (expiry after NOTIFIER_RETENTION)
     {p}scope:{scope}:urlwatch  zset   post id -> epoch seconds of its next published_url check

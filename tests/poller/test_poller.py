@@ -246,3 +246,19 @@ async def test_first_seen_settled_posts_new_ones_notified_old_ones_not(rig: Rig)
     s.add_post(id="resurfaced", status="posted", created_at=old(90), accounts=posted)
     await rig.cycle(poller)
     assert {e.post.id for e in await rig.events()} == {"late-commit"}
+
+
+async def test_fingerprints_of_another_kind_cost_one_full_diff_and_invent_nothing(rig: Rig) -> None:
+    """Index fingerprints that no longer match (made by an older release): one cycle rewrites them, no event."""
+    s = rig.sim.state
+    s.add_posts_bulk(40, statuses=("scheduled", "posted", "failed"), account_ids=["acc-tt"], start=old(3))
+    poller = rig.make()
+    await rig.cycle(poller)
+    store = SnapshotStore(rig.redis, rig.keys)
+    index = await store.load_index(poller_scope(rig))
+    idx_key = rig.keys.scope(poller_scope(rig)).idx
+    stale = {pid: b"%016x" % (i + 1) + raw[16:] for i, (pid, raw) in enumerate(index.items())}
+    await rig.redis.hset(idx_key, mapping=stale)  # type: ignore[arg-type]
+    await rig.cycle(poller)
+    assert await rig.events() == []
+    assert await store.load_index(poller_scope(rig)) == index
