@@ -8,7 +8,7 @@ on keep-alive connections, so consecutive notifications to one target reuse a co
 plugins open a new one through ``requests`` for every notification, in a worker thread.
 
 A plugin that is not exactly one of these two classes, or a setting this module does not reproduce (a user
-without a password), gives ``None``: that URL goes through apprise as it is.
+without a password, a header that is not ASCII), gives ``None``: that URL goes through apprise as it is.
 
 Must not import: redis, litestar, prometheus_client, or any module of this package outside ``senders``.
 """
@@ -105,6 +105,8 @@ def direct_target(plugin: Any) -> DirectTarget | None:
         return None
     if plugin.user and plugin.password is None:
         return None  # requests would send the text "None" as the password; leave that to apprise
+    if not all(str(k).isascii() and str(v).isascii() for k, v in plugin.headers.items()):
+        return None  # requests sends such headers in Latin-1, httpx refuses them; leave them to apprise
     port = f":{plugin.port}" if isinstance(plugin.port, int) else ""
     scheme = "https" if plugin.secure else "http"
     headers = {"User-Agent": str(plugin.app_id), "Content-Type": "application/json"}
@@ -199,6 +201,8 @@ class HttpPool:
             return f"No answer from {target.host} in time ({type(exc).__name__})"
         except httpx.HTTPError as exc:
             return f"Connection error sending to {target.host} ({type(exc).__name__})"
+        except Exception as exc:  # a request httpx cannot even build must not take the dispatcher down
+            return f"Could not send to {target.host} ({type(exc).__name__})"
         finally:
             entry.in_flight -= 1
         if 200 <= response.status_code < 300:

@@ -148,10 +148,21 @@ async def test_least_recently_used_idle_clients_are_closed(receiver: Receiver) -
 
 
 def test_only_json_and_webhook_plugins_take_the_direct_path() -> None:
-    """Other schemes, and a user without a password (sent as apprise does it), stay with apprise."""
+    """Other schemes, a user without a password and a non-ASCII header (as apprise sends them) stay with apprise."""
     register_plugins()
     assert direct_target(apprise.Apprise.instantiate("json://ops:pw@example.com/x")) is not None
     assert direct_target(apprise.Apprise.instantiate(f"webhooks://example.com/x?secret={SECRET}")) is not None
     assert direct_target(apprise.Apprise.instantiate("json://ops@example.com/x")) is None
+    assert direct_target(apprise.Apprise.instantiate("json://example.com/x?+X-Name=Jos%C3%A9")) is None
     assert direct_target(apprise.Apprise.instantiate("xml://example.com/x")) is None
     assert direct_target(apprise.Apprise.instantiate("mailto://u:p@example.com")) is None
+
+
+async def test_a_non_ascii_header_still_arrives(receiver: Receiver) -> None:
+    """A json:// header outside ASCII goes through apprise's plugin, which sends it in Latin-1."""
+    sender = AppriseSender(max_workers=1)
+    result = await sender.send(message(receiver.url("json", "/latin", "+X-Name=Jos%C3%A9")), time_limit=5)
+    await sender.aclose()
+    assert result.ok, result.error
+    [hit] = receiver.at("/latin")
+    assert hit.headers["x-name"] == "José"
