@@ -8,6 +8,8 @@ import logging
 
 from notifier.config import Settings
 from notifier.logging import configure_logging
+from notifier.senders.apprise_sender import AppriseSender, Outgoing
+from tests.api.conftest import Receiver
 
 API_KEY = "gv_live_LoggingKey_0123456789"
 ADMIN = "admin-LoggingToken-987"
@@ -68,41 +70,20 @@ def test_console_lines_carry_ids_and_no_secret() -> None:
         assert secret not in text
 
 
-async def test_debug_level_never_logs_a_target_token() -> None:
+async def test_debug_level_never_logs_a_target_token(receiver: Receiver) -> None:
     """At debug level, sends through apprise's plugins and through the pooled path log no URL token."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
-
-    from notifier.senders.apprise_sender import AppriseSender, Outgoing
-
-    class Ok(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    Thread(target=server.serve_forever, daemon=True).start()
     token = "T0k3nInThePath9876"
-    url = f"json://127.0.0.1:{server.server_address[1]}/services/{token}?-sig={token}Q"
+    url = receiver.url("json", f"/services/{token}") + f"?-sig={token}Q"
     stream = io.StringIO()
     configure_logging(Settings(log_level="debug", log_format="json"), stream=stream)
-    try:
-        for pooled in (False, True):
-            sender = AppriseSender(max_workers=1, pooled_http=pooled)
-            result = await sender.send(
-                Outgoing(url=url, title="t", body="b", level="info", message_id="m", data=b"{}"), time_limit=5
-            )
-            await sender.aclose()
-            assert result.ok
-        logging.getLogger("notifier.test").debug("debug lines are written")
-    finally:
-        server.shutdown()
-        server.server_close()
+    for pooled in (False, True):
+        sender = AppriseSender(max_workers=1, pooled_http=pooled)
+        result = await sender.send(
+            Outgoing(url=url, title="t", body="b", level="info", message_id="m", data=b"{}"), time_limit=5
+        )
+        await sender.aclose()
+        assert result.ok
+    logging.getLogger("notifier.test").debug("debug lines are written")
     text = stream.getvalue()
-    assert "debug lines are written" in text
+    assert len(receiver.bodies) == 2 and "debug lines are written" in text
     assert token not in text
