@@ -130,20 +130,26 @@ class Poller:
             log.info("became the poller of key %s (token %d)", self._client.key_id, hold.token)
         self._hold = hold
         self._requests = 0
-        renewer = asyncio.create_task(self._keep_lease(hold))
+        done = asyncio.Event()
+        renewer = asyncio.create_task(self._keep_lease(hold, done))
         try:
             report = await self._cycle(hold)
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            # Told to stop, not cancelled: redis-py can swallow a cancellation that lands inside a command, and a
+            # renewer that missed it would renew for ever while this cycle waits for it.
+            done.set()
+            await renewer
         self._metrics.poll_cycles.labels(report.result).inc()
         self._metrics.poll_duration.observe(time.perf_counter() - started)
         return report
 
-    async def _keep_lease(self, hold: LeaseHold) -> None:
+    async def _keep_lease(self, hold: LeaseHold, done: asyncio.Event) -> None:
+        """Renew the lease every third of its TTL until ``done`` is set."""
         while True:
-            await asyncio.sleep(self._lease_ttl / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self._lease_ttl / 3)
+            if done.is_set():
+                return
             with contextlib.suppress(RedisError, OSError):
                 await self._lease.renew(hold)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from notifier.diff import IndexEntry
 from notifier.store.health import read_health
@@ -262,3 +264,23 @@ async def test_fingerprints_of_another_kind_cost_one_full_diff_and_invent_nothin
     await rig.cycle(poller)
     assert await rig.events() == []
     assert await store.load_index(poller_scope(rig)) == index
+
+
+async def test_a_cycle_ends_even_when_a_lease_renewal_ignores_cancellation(rig: Rig) -> None:
+    """redis-py can swallow a cancellation that lands inside a command; the renewer must still stop."""
+    poller = rig.make()
+    await rig.cycle(poller)
+    renew = poller._lease.renew
+
+    async def stubborn_renew(hold: Any) -> bool:
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed, as redis-py sometimes does
+            await asyncio.sleep(0.25)  # a renewal is in flight most of the time
+        return await renew(hold)
+
+    poller._lease.renew = stubborn_renew  # type: ignore[method-assign]
+    for _ in range(5):
+        rig.sim.state.inject_fault("list_posts", None, delay=0.45, times=1)  # the cycle outlives a renewal
+        cycle = asyncio.create_task(rig.cycle(poller))
+        finished, _ = await asyncio.wait([cycle], timeout=10.0)  # waits without cancelling anything
+        assert cycle in finished, "the cycle never ended: its lease renewer did not stop"
+        assert cycle.result().result == "ok"
