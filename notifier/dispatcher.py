@@ -114,20 +114,31 @@ class Dispatcher:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Dispatch until ``stop`` is set, then let sends in flight finish (up to the send timeout)."""
+        """Dispatch until ``stop`` is set, then let sends in flight finish (up to the send timeout).
+
+        The loops stop on ``halt``, an event of this run, rather than by cancellation, which redis-py can swallow
+        when it lands inside a command. A loop that ends on its own (they retry every Redis error, so only a bug
+        ends one) halts the others and its exception is raised: the service sees the dispatcher stop instead of
+        running with half of it.
+        """
+        halt = asyncio.Event()
         loops = [
-            asyncio.create_task(self._ingest_loop(stop), name="dispatch-ingest"),
-            asyncio.create_task(self.runner.run(stop), name="dispatch-due"),
+            asyncio.create_task(self._ingest_loop(halt), name="dispatch-ingest"),
+            asyncio.create_task(self.runner.run(halt), name="dispatch-due"),
         ]
         if self.watcher is not None:
-            loops.append(asyncio.create_task(self.watcher.run(stop), name="dispatch-subscriptions-file"))
+            loops.append(asyncio.create_task(self.watcher.run(halt), name="dispatch-subscriptions-file"))
+        stopping = asyncio.create_task(stop.wait(), name="dispatch-stop")
         try:
-            await stop.wait()
+            await asyncio.wait([stopping, *loops], return_when=asyncio.FIRST_COMPLETED)
+            halt.set()
             await asyncio.gather(*loops)
             self.runner.close()
             if self.runner.tasks():
                 await asyncio.wait(self.runner.tasks(), timeout=self._settings.send_timeout + 1.0)
         finally:
+            halt.set()
+            stopping.cancel()
             self.runner.close()
             for task in loops:
                 task.cancel()

@@ -8,12 +8,16 @@ import signal
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
+from notifier.dispatcher import Dispatcher
+from notifier.metrics import Metrics
 from notifier.store.embedded import EmbeddedRedis
 from notifier.store.keys import DISPATCH_GROUP, Keys
 from tests.delivery.conftest import (
+    FAST,
     Receiver,
     fast_settings,
     make_event,
@@ -154,3 +158,17 @@ async def _publish_ok(client: aioredis.Redis, keys: Keys) -> bool:
     except Exception:
         return False
     return True
+
+
+async def test_a_loop_that_dies_stops_the_dispatcher_with_its_error(redis: aioredis.Redis, keys: Keys) -> None:
+    """A bug that ends one loop ends run() with that error (the others halted), not a half-working dispatcher."""
+    dispatcher = Dispatcher(redis, keys, fast_settings(), Metrics.create(), consumer="d1", options=FAST)
+
+    async def broken_read(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the ingest loop")
+
+    dispatcher.stream.read = broken_read  # type: ignore[method-assign]
+    task = asyncio.create_task(dispatcher.run(asyncio.Event()))
+    finished, _ = await asyncio.wait([task], timeout=10.0)
+    assert task in finished
+    assert isinstance(task.exception(), RuntimeError)
