@@ -47,6 +47,7 @@ from notifier.metrics import Metrics
 from notifier.models import Subscription
 from notifier.poller import Poller
 from notifier.senders.apprise_sender import AppriseSender
+from notifier.store.connect import connect as connect_redis
 from notifier.store.deliveries import DeliveryStore
 from notifier.store.embedded import EmbeddedRedis
 from notifier.store.keys import Keys
@@ -184,7 +185,7 @@ class Service:
             stack.push_async_callback(asyncio.to_thread, embedded.stop)
             redis_url = embedded.url
             log.info("embedded redis-server started on 127.0.0.1:%d, data in %s", embedded.port, s.data_dir)
-        redis = aioredis.Redis.from_url(redis_url, health_check_interval=30)
+        redis = connect_redis(redis_url)
         stack.push_async_callback(redis.aclose)
         await self._first_ping(redis)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -13,6 +14,7 @@ from notifier.genviral.client import PartnerClient, RetryPolicy
 from notifier.metrics import Metrics
 from notifier.poller import Poller
 from notifier.simulator.server import SimulatorServer
+from notifier.store.connect import connect
 from notifier.store.embedded import EmbeddedRedis
 from notifier.store.events import decode_entry
 from notifier.store.keys import Keys
@@ -71,3 +73,22 @@ async def test_redis_restart_never_kills_the_loop(own_redis: EmbeddedRedis, sim:
     assert types == ["delivery.failed", "post.failed", "post.status_changed"]
     await client.aclose()
     await http.aclose()
+
+
+async def test_a_redis_that_stops_answering_fails_the_cycle_instead_of_hanging(sim: SimulatorServer) -> None:
+    """A Redis that accepts connections and never answers (a partition): the cycle reports redis_error."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections are accepted by the kernel and never answered
+    client = connect(f"redis://127.0.0.1:{silent.getsockname()[1]}", command_timeout=0.3, connect_timeout=0.3)
+    keys = Keys("silent:")
+    settings = Settings(genviral_api_key=API_KEY, genviral_base_url=sim.base_url, key_prefix=keys.prefix)
+    async with httpx.AsyncClient(timeout=5) as http:
+        partner = PartnerClient(http, base_url=sim.base_url, api_key=API_KEY, retry=RetryPolicy(attempts=1))
+        poller = Poller(partner, client, keys, settings, Metrics.create(), owner="solo")
+        cycle = asyncio.create_task(poller.cycle())
+        finished, _ = await asyncio.wait([cycle], timeout=10.0)  # waits without cancelling anything
+        assert cycle in finished, "the cycle is still waiting for Redis"
+        assert cycle.result().result == "redis_error"
+    await client.aclose()
+    silent.close()
