@@ -33,11 +33,13 @@ _JSON_VERSION = "1.0"
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """One request to send. All but the method may carry secrets (a token in the path, query or a header)."""
+
     method: str
-    url: str
-    params: dict[str, str]
-    headers: dict[str, str]
-    content: bytes
+    url: str = field(repr=False)
+    params: dict[str, str] = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    content: bytes = field(repr=False)
     auth: tuple[str, str] | None = field(repr=False)
 
 
