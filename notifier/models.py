@@ -314,6 +314,22 @@ class SubscriptionInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     templates: Templates | None = None
     storm_threshold: int = 10
 
+    def subscription(self, *, id: str, source: str, stamp: str) -> Subscription:
+        """The subscription this input describes, name and URLs trimmed, created and updated at ``stamp``."""
+        return Subscription(
+            id=id,
+            name=self.name.strip(),
+            urls=[u.strip() for u in self.urls],
+            events=list(self.events),
+            filters=self.filters,
+            enabled=self.enabled,
+            source=source,
+            templates=self.templates,
+            storm_threshold=self.storm_threshold,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+
 
 class SubscriptionPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A partial update: fields left ``UNSET`` keep their stored value."""

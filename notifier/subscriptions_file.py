@@ -37,7 +37,7 @@ import msgspec
 import yaml
 from redis.exceptions import RedisError
 
-from notifier.models import Subscription, SubscriptionFilters, SubscriptionSource, Templates, format_ts
+from notifier.models import Subscription, SubscriptionInput, SubscriptionSource, format_ts
 from notifier.store.subscriptions import SubscriptionStore, validate_subscription
 
 log = logging.getLogger("notifier.subscriptions_file")
@@ -55,15 +55,10 @@ class SubscriptionsFileError(Exception):
         super().__init__(f"{path}: {problem}")
 
 
-class _Item(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    urls: list[str]
-    events: list[str]
+class _Item(SubscriptionInput, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One subscription of the file: what the API takes, and an optional ``id``."""
+
     id: str | None = None
-    filters: SubscriptionFilters = SubscriptionFilters()
-    enabled: bool = True
-    templates: Templates | None = None
-    storm_threshold: int = 10
 
 
 def subscription_id_for(name: str) -> str:
@@ -99,19 +94,7 @@ def parse_subscriptions(text: str, path: Path, *, now: datetime) -> list[Subscri
         if sub_id in seen:
             raise SubscriptionsFileError(path, f"{where}: same id as subscription #{seen[sub_id]} ({sub_id})")
         seen[sub_id] = index + 1
-        sub = Subscription(
-            id=sub_id,
-            name=item.name.strip(),
-            urls=[u.strip() for u in item.urls],
-            events=list(item.events),
-            filters=item.filters,
-            enabled=item.enabled,
-            source=SubscriptionSource.CONFIG.value,
-            templates=item.templates,
-            storm_threshold=item.storm_threshold,
-            created_at=stamp,
-            updated_at=stamp,
-        )
+        sub = item.subscription(id=sub_id, source=SubscriptionSource.CONFIG.value, stamp=stamp)
         errors = validate_subscription(sub)
         if errors:
             detail = "; ".join(f"{field}: {message}" for field, message in errors)

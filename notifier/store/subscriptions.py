@@ -132,20 +132,7 @@ class SubscriptionStore:
     async def create(self, data: SubscriptionInput, *, now: datetime) -> Subscription:
         """Store a new API subscription (``InvalidSubscription`` if it breaks a rule)."""
         _check(data)
-        stamp = format_ts(now)
-        sub = Subscription(
-            id=str(uuid.uuid4()),
-            name=data.name.strip(),
-            urls=[u.strip() for u in data.urls],
-            events=list(data.events),
-            filters=data.filters,
-            enabled=data.enabled,
-            source=SubscriptionSource.API.value,
-            templates=data.templates,
-            storm_threshold=data.storm_threshold,
-            created_at=stamp,
-            updated_at=stamp,
-        )
+        sub = data.subscription(id=str(uuid.uuid4()), source=SubscriptionSource.API.value, stamp=format_ts(now))
         if not await self._cas(keys=[self._key], args=[sub.id, "", encode_subscription(sub)]):
             raise StoreError(f"subscription id {sub.id} already exists")
         return sub
