@@ -243,7 +243,3 @@ class Dispatcher:
         self._metrics.events_dispatched.inc(len(events))
         if created:
             self.runner.wake.set()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -22,6 +22,7 @@ from notifier.api.responses import Limit, Offset, errors
 from notifier.api.schemas import DeliveryPage, EventPage
 from notifier.errors import RecordNotFound
 from notifier.models import EVENT_TYPES, Delivery, Event
+from notifier.store.connect import text
 from notifier.store.deliveries import STATUSES
 from notifier.store.events import decode_entry
 
@@ -52,10 +53,6 @@ def _invalid(field: str, message: str) -> ValidationException:
     return ValidationException(detail="invalid query", extra=[{"key": field, "message": message, "source": "query"}])
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def activity_controllers(deps: AppDeps) -> list[type[Controller]]:
     redis = deps.redis
     stream = deps.keys.events
@@ -71,11 +68,11 @@ def activity_controllers(deps: AppDeps) -> list[type[Controller]]:
             if not entries:
                 return EventPage(items=items, next_before=None)
             for raw_id, fields in entries:
-                last_id = _text(raw_id or b"")
+                last_id = text(raw_id or b"")
                 scanned += 1
                 if not fields:
                     continue
-                if event_type and _text(fields.get(b"type") or b"") != event_type:
+                if event_type and text(fields.get(b"type") or b"") != event_type:
                     continue
                 try:
                     items.append(decode_entry(fields))

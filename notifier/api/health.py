@@ -27,6 +27,7 @@ from notifier.api.deps import AppDeps, Phase
 from notifier.api.schemas import Health, PartnerApiCheck, PollerCheck, Ready, ReadyChecks, RedisCheck
 from notifier.errors import AUTH_ERRORS
 from notifier.genviral.client import api_key_id
+from notifier.store.connect import text
 from notifier.store.health import PollerHealth, read_health
 
 log = logging.getLogger("notifier.api")
@@ -54,7 +55,7 @@ async def poller_healths(deps: AppDeps) -> list[PollerHealth]:
         return [found] if found is not None else []
     healths: list[PollerHealth] = []
     async for raw in deps.redis.scan_iter(match=deps.keys.pollers_pattern, count=1000):
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        key = text(raw)
         key_id = key[len(deps.keys.prefix) :].split(":")[1]
         found = await read_health(deps.redis, deps.keys, key_id)
         if found is not None:

@@ -10,6 +10,8 @@ before 8, 5 s since). ``COMMAND_TIMEOUT`` is well above the longest command the 
 blocks 0.5 s; committing a first cycle of 100,000 posts takes ~1.5 s), so a large first commit is not cut
 off.
 
+The client does not decode replies: they are bytes, and ``text`` reads one as ``str``.
+
 Must not import: httpx, apprise, litestar.
 """
 
@@ -27,3 +29,8 @@ def connect(
     return aioredis.Redis.from_url(
         url, health_check_interval=30, socket_timeout=command_timeout, socket_connect_timeout=connect_timeout
     )
+
+
+def text(value: object) -> str:
+    """A Redis reply (bytes, as this client returns them) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -33,7 +33,9 @@ import redis.asyncio as aioredis
 
 from notifier.errors import NotReplayable, RecordNotFound, StoreError
 from notifier.models import Delivery, DeliveryStatus, format_ts
+from notifier.store.connect import text
 from notifier.store.keys import Keys
+from notifier.store.lease import DELETE_IF_HELD
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in DeliveryStatus)
 _FORMAT_VERSION = 1
@@ -198,11 +200,6 @@ return {done, got}
 """
 )
 
-# KEYS: claim. ARGV: token
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 # KEYS: deliveries, dead, due. ARGV: id, expected record, new record, due score
 _REPLAY = """
@@ -234,7 +231,7 @@ class DeliveryStore:
         self._keys = keys
         self._create = redis.register_script(_CREATE_AND_ACK)
         self._finish_and_claim = redis.register_script(_FINISH_AND_CLAIM)
-        self._release = redis.register_script(_RELEASE)
+        self._release = redis.register_script(DELETE_IF_HELD)
         self._replay = redis.register_script(_REPLAY)
         self._prune = redis.register_script(_PRUNE)
 
@@ -255,7 +252,7 @@ class DeliveryStore:
 
     async def due_ids(self, now: float, *, offset: int, count: int) -> builtins.list[str]:
         raw: Any = await self._redis.zrangebyscore(self._keys.deliveries_due, "-inf", now, start=offset, num=count)
-        return [_text(x) for x in raw]
+        return [text(x) for x in raw]
 
     async def get_many(self, ids: Sequence[str]) -> builtins.list[Delivery | None]:
         if not ids:
@@ -366,7 +363,7 @@ class DeliveryStore:
 
     async def _ids(self, index: str, first: int, last: int) -> builtins.list[str]:
         raw: Any = await self._redis.zrevrange(index, first, last)
-        return [_text(x) for x in raw]
+        return [text(x) for x in raw]
 
     async def retry(self, delivery_id: str, *, now: float) -> Delivery:
         """Re-queue a dead delivery for sending now (``RecordNotFound``, ``NotReplayable`` if not dead)."""
@@ -398,7 +395,3 @@ class DeliveryStore:
             pipe.zcard(k.deliveries_dead)
             backlog, dead = await pipe.execute()
         return {"backlog": int(backlog), "dead": int(dead)}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from notifier.models import Event
+from notifier.store.connect import text
 from notifier.store.events import decode_entry
 from notifier.store.keys import DISPATCH_GROUP, Keys
 
@@ -55,7 +56,7 @@ class DispatchStream:
 
     async def ensure_group(self) -> None:
         start = await self._redis.get(self._keys.dispatch_watermark)
-        first = _text(start) if start else "0"
+        first = text(start) if start else "0"
         try:
             await self._redis.xgroup_create(self._keys.events, DISPATCH_GROUP, id=first, mkstream=True)
             log.info("created consumer group %s at %s", DISPATCH_GROUP, first)
@@ -81,9 +82,9 @@ class DispatchStream:
             start_id=self._claim_cursor,
             count=self._batch_size,
         )
-        self._claim_cursor = _text(reply[0]) if reply else "0-0"
+        self._claim_cursor = text(reply[0]) if reply else "0-0"
         entries = [_entry(sid, fields) for sid, fields in (reply[1] if reply else [])]
-        entries += [(_text(sid), None) for sid in (reply[2] if reply and len(reply) > 2 else [])]
+        entries += [(text(sid), None) for sid in (reply[2] if reply and len(reply) > 2 else [])]
         if entries:
             log.info("took over %d event(s) left pending by another dispatcher", len(entries))
         return entries
@@ -115,12 +116,12 @@ class DispatchStream:
                 found.append(parsed)
             if len(page) < count:
                 return found
-            start = _text(page[-1][0])
+            start = text(page[-1][0])
             count = min(count * 2, 1024)
 
 
 def _entry(sid: bytes | str, fields: Any) -> Entry:
-    stream_id = _text(sid)
+    stream_id = text(sid)
     if not fields:
         return stream_id, None
     try:
@@ -128,14 +129,10 @@ def _entry(sid: bytes | str, fields: Any) -> Entry:
     except (ValueError, msgspec.DecodeError):
         return stream_id, None
     batch = fields.get(b"batch", fields.get("batch", b""))
-    return stream_id, StreamEvent(stream_id=stream_id, batch=_text(batch), event=event)
+    return stream_id, StreamEvent(stream_id=stream_id, batch=text(batch), event=event)
 
 
 def stream_id_key(stream_id: str) -> tuple[int, int]:
     """Sort key of a stream id (``ms-seq``)."""
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

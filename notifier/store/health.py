@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from notifier.store.connect import text
 from notifier.store.keys import Keys
 
 
@@ -40,10 +41,7 @@ async def read_health(redis: aioredis.Redis, keys: Keys, key_id: str) -> PollerH
     data = await redis.hgetall(keys.poller(key_id).health)
     if not data:
         return None
-    raw = {
-        (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
-        for k, v in data.items()
-    }
+    raw = {text(k): text(v) for k, v in data.items()}
     return PollerHealth(
         last_success=_float(raw, "last_success"),
         last_attempt=_float(raw, "last_attempt"),

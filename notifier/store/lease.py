@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from notifier.store.connect import text
 from notifier.store.keys import PollerKeys
 
 _ACQUIRE = """
@@ -40,7 +41,8 @@ end
 return 0
 """
 
-_RELEASE = """
+#: KEYS[1] is deleted if it still holds ARGV[1] (a lease, a delivery claim): only its holder frees it.
+DELETE_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -65,14 +67,14 @@ class Lease:
         self._ttl_ms = max(1, int(ttl * 1000))
         self._acquire = redis.register_script(_ACQUIRE)
         self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._release = redis.register_script(DELETE_IF_HELD)
 
     async def acquire(self) -> LeaseHold | None:
         """Take the lease if free (or keep it if ours); None while another process holds it."""
         value = await self._acquire(keys=[self._keys.lease, self._keys.fence], args=[self._owner, self._ttl_ms])
         if not value:
             return None
-        return LeaseHold(self._keys.lease, value.decode() if isinstance(value, bytes) else str(value))
+        return LeaseHold(self._keys.lease, text(value))
 
     async def renew(self, hold: LeaseHold) -> bool:
         return bool(await self._renew(keys=[hold.key], args=[hold.value, self._ttl_ms]))

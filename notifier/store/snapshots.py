@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 from notifier.diff import IndexEntry
 from notifier.errors import FencedOut, StoreError
 from notifier.models import AccountSnap, Event, PackSnap, PostSnap
+from notifier.store.connect import text
 from notifier.store.events import encode_event
 from notifier.store.keys import Keys, ScopeKeys
 from notifier.store.lease import LeaseHold
@@ -76,10 +77,6 @@ _pack_decoder = msgspec.json.Decoder(PackSnap)
 
 def _raw(value: object) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
-
-
-def _str(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
@@ -173,16 +170,16 @@ class SnapshotStore:
 
     async def load_accounts(self, scope: str) -> dict[str, AccountSnap]:
         raw = await self._redis.hgetall(self.scope_keys(scope).accounts)
-        return {_str(k): _account_decoder.decode(_raw(v)) for k, v in raw.items()}
+        return {text(k): _account_decoder.decode(_raw(v)) for k, v in raw.items()}
 
     async def load_packs(self, scope: str) -> dict[str, PackSnap]:
         raw = await self._redis.hgetall(self.scope_keys(scope).packs)
-        return {_str(k): _pack_decoder.decode(_raw(v)) for k, v in raw.items()}
+        return {text(k): _pack_decoder.decode(_raw(v)) for k, v in raw.items()}
 
     async def due_url_checks(self, scope: str, now: float, limit: int = 200) -> list[str]:
         """Posts whose late ``published_url`` should be looked for now (oldest due first)."""
         ids = await self._redis.zrangebyscore(self.scope_keys(scope).urlwatch, "-inf", repr(now), start=0, num=limit)
-        return [_str(i) for i in ids]
+        return [text(i) for i in ids]
 
     async def tracked_posts(self, scope: str) -> int:
         return int(await self._redis.hlen(self.scope_keys(scope).idx))

@@ -35,6 +35,7 @@ from notifier.models import (
 )
 from notifier.render import template_problem
 from notifier.senders.urls import url_problem
+from notifier.store.connect import text
 from notifier.store.keys import Keys
 
 log = logging.getLogger("notifier.subscriptions")
@@ -153,7 +154,7 @@ class SubscriptionStore:
             try:
                 subs.append(decode_subscription(value))
             except (msgspec.DecodeError, StoreError) as exc:
-                log.error("subscription %s cannot be read and is skipped: %s", _text(sub_id), exc)
+                log.error("subscription %s cannot be read and is skipped: %s", text(sub_id), exc)
         subs.sort(key=_sort_key)
         return subs
 
@@ -200,7 +201,7 @@ class SubscriptionStore:
             while True:
                 try:
                     await pipe.watch(self._key)
-                    stored = {_text(k): _bytes(v) for k, v in (await pipe.hgetall(self._key)).items()}
+                    stored = {text(k): _bytes(v) for k, v in (await pipe.hgetall(self._key)).items()}
                     writes, deletes, refused = _plan_config(stored, subs)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     if deletes:
@@ -243,10 +244,6 @@ def _plan_config(stored: dict[str, bytes], subs: list[Subscription]) -> tuple[di
         if old.source == SubscriptionSource.CONFIG.value and sub_id not in wanted
     ]
     return writes, deletes, refused
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _bytes(value: bytes | str) -> bytes:
