@@ -1,7 +1,7 @@
 """The pure diff core: (previous snapshots, fresh state, now) -> transitions and new snapshots.
 
-No I/O, no clock, no environment: ``now`` is a parameter. Owns the rules of DESIGN §5 (which change is which
-event), event ids, post fingerprints and the compact index entry the poller compares each cycle.
+No I/O, no clock, no environment: ``now`` is a parameter. Owns the rules of which change is which
+event, event ids, post fingerprints and the compact index entry the poller compares each cycle.
 
 Event ids are UUIDs derived from (scope, entity, version, type, account, observed state). Every watched
 change bumps the entity's version ``v``, stored with its snapshot in the same atomic write as the events, so:

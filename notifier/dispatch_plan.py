@@ -102,7 +102,7 @@ def plan_run(
                 defaults[item.stream_id] = (render_event(event), encode_event(event).decode())
             message, data = defaults[item.stream_id]
             if sub.templates is not None and (sub.templates.title or sub.templates.body):
-                message = render(event, sub.templates)
+                message = render(event, sub.templates, default=message)
                 if message.template_error is not None:
                     template_errors.append((sub.id, message.template_error))
             for index, url in enumerate(sub.urls):

@@ -1,6 +1,6 @@
 """Every Prometheus metric of the service, defined once on an injected registry.
 
-Labels are closed sets: ``result``, ``endpoint``, ``code``, ``type``, ``role``. Never an id or a URL.
+Labels are closed sets: ``result``, ``endpoint``, ``code``, ``type``. Never an id or a URL.
 Gauges that describe shared state (backlog, dead deliveries, tracked posts, subscriptions) are read from
 Redis when /metrics is scraped, so any replica reports the same figures.
 
