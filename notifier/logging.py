@@ -133,8 +133,10 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root.setLevel(settings.log_level.upper())
     # Libraries that log every request or retry at INFO would drown the service's own lines, and apprise and
     # urllib3 write target URLs with their tokens (a Slack or Discord webhook's path) at DEBUG.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "apprise", "urllib3", "requests"):
+    for noisy in ("httpx", "httpcore", "apprise", "urllib3", "requests"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # One line per HTTP request to this service: only when asked for with the debug level.
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO if root.level <= logging.DEBUG else logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

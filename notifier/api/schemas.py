@@ -8,7 +8,6 @@ Must not import: redis, the poller, the dispatcher.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Any
 
 import msgspec
@@ -105,12 +104,6 @@ class DeliveryPage(msgspec.Struct, kw_only=True):
     offset: int
 
 
-@lru_cache(maxsize=4096)
-def masked(url: str) -> str:
-    """apprise's privacy form of ``url`` (cached: a listing masks the same URLs on every request)."""
-    return mask_url(url)
-
-
 def subscription_view(sub: Subscription) -> Subscription:
     """``sub`` as a response shows it: every URL masked."""
-    return msgspec.structs.replace(sub, urls=[masked(u) for u in sub.urls])
+    return msgspec.structs.replace(sub, urls=[mask_url(u) for u in sub.urls])

@@ -21,9 +21,10 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from notifier.api.deps import AppDeps
 from notifier.api.responses import Limit, Offset, errors
-from notifier.api.schemas import SubscriptionPage, TestReport, TestResult, masked, subscription_view
+from notifier.api.schemas import SubscriptionPage, TestReport, TestResult, subscription_view
 from notifier.errors import RecordNotFound, StoreError
 from notifier.models import EVENT_TYPES, Subscription, SubscriptionInput, SubscriptionPatch
+from notifier.senders.urls import mask_url
 from notifier.store.subscriptions import NAME_MAX, PLATFORMS, decode_subscription
 
 log = logging.getLogger("notifier.api")
@@ -190,7 +191,7 @@ def subscriptions_controller(deps: AppDeps) -> type[Controller]:
                 raise ServiceUnavailableException(detail="this process cannot send notifications")
             outcomes = await deps.send_test(sub)
             return TestReport(
-                results=[TestResult(url=masked(sub.urls[o.url_index]), ok=o.ok, error=o.error) for o in outcomes]
+                results=[TestResult(url=mask_url(sub.urls[o.url_index]), ok=o.ok, error=o.error) for o in outcomes]
             )
 
     return SubscriptionController

@@ -87,3 +87,12 @@ async def test_debug_level_never_logs_a_target_token(receiver: Receiver) -> None
     text = stream.getvalue()
     assert len(receiver.bodies) == 2 and "debug lines are written" in text
     assert token not in text
+
+
+def test_access_lines_only_at_debug() -> None:
+    """uvicorn's access lines are written at NOTIFIER_LOG_LEVEL=debug and left out otherwise."""
+    for level, shown in (("debug", True), ("info", False)):
+        stream = io.StringIO()
+        configure_logging(Settings(log_level=level, log_format="console"), stream=stream)
+        logging.getLogger("uvicorn.access").info('127.0.0.1:5000 - "GET /healthz HTTP/1.1" 200')
+        assert ("GET /healthz" in stream.getvalue()) is shown
