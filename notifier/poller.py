@@ -279,7 +279,8 @@ class Poller:
         for pid in due:
             if pid in fresh and pid not in write.posts:
                 self._plan_url_check(write, pid, snapshot_of(fresh[pid], v=0, overdue=False), now)
-        newest = max((ts_ms(p.created_at) for p in fresh.values()), default=None)
+        # Posts fetched by id were seen in earlier cycles: the newest post is the sweep's.
+        newest = sweep.newest_ms
         write.watermark_ms = (
             max(newest, watermark)
             if newest is not None and watermark is not None

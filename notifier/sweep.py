@@ -25,6 +25,7 @@ Must not import: redis, apprise, litestar, prometheus_client.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -76,8 +77,10 @@ class SweepResult:
     posts: dict[str, Post] = field(default_factory=dict)
     summary: PostsSummary | None = None
     requests: int = 0
-    #: More than 100 posts of one status share one created_at: some could not be listed.
-    truncated: bool = False
+    #: Posts in ``posts`` per status, kept as pages arrive.
+    counts: Counter[str] = field(default_factory=Counter)
+    #: created_at (ms) of the newest post of the scope: the first page is the newest posts.
+    newest_ms: int | None = None
 
 
 class Sweeper:
@@ -91,6 +94,7 @@ class Sweeper:
         out = SweepResult()
         top = await self._page(out, status=None, since_ms=None, until_ms=None)
         out.summary = top.summary
+        out.newest_ms = max((ts_ms(p.created_at) for p in top.posts), default=None)
         if len(top.posts) < PAGE:
             return out
         covered = min(ts_ms(p.created_at) for p in top.posts)
@@ -132,14 +136,13 @@ class Sweeper:
 
     @staticmethod
     def _collected(out: SweepResult, status: str) -> int:
-        return sum(1 for p in out.posts.values() if p.status == status)
+        return out.counts[status]
 
     def _next_until(self, out: SweepResult, posts: list[Post], until_ms: int | None) -> int:
         """The cursor below a full page: its oldest instant (inclusive), or past it when the page is one instant."""
         oldest = min(ts_ms(p.created_at) for p in posts)
         newest = max(ts_ms(p.created_at) for p in posts)
         if oldest == newest:
-            out.truncated = True
             log.warning("more than %d posts share created_at %s; some cannot be listed", PAGE, ms_to_ts(oldest))
             return oldest - 1
         return oldest
@@ -155,5 +158,9 @@ class Sweeper:
         )
         out.requests += 1
         for p in page.posts:
+            before = out.posts.get(p.id)
+            if before is not None:
+                out.counts[before.status] -= 1
+            out.counts[p.status] += 1
             out.posts[p.id] = p
         return page
