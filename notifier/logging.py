@@ -137,6 +137,6 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # One line per HTTP request to this service: only when asked for with the debug level.
     logging.getLogger("uvicorn.access").setLevel(logging.INFO if root.level <= logging.DEBUG else logging.WARNING)
-    for name in ("uvicorn", "uvicorn.error"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

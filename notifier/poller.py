@@ -182,10 +182,8 @@ class Poller:
         self._auth_failures = 0
         for event in write.events:
             self._metrics.transitions.labels(event.type).inc()
+        # notifier_tracked_posts and the last-success gauge are read from Redis when /metrics is scraped.
         now_done = self._clock()
-        self._metrics.last_successful_poll.set(now_done)
-        with contextlib.suppress(RedisError, OSError):
-            self._metrics.tracked_posts.set(await self._store.tracked_posts(scope))
         if write.events:
             log.info("cycle found %d transition(s) in scope %s", len(write.events), scope)
         health.update(last_success=repr(now_done), scope=scope)
