@@ -230,7 +230,9 @@ class Dispatcher:
             full = run
             if subs and run[0].batch:
                 back = not contiguous or i == 0
-                forward = not contiguous or i == len(runs) - 1
+                # A cycle's events are appended in one atomic step: a read that came back short holds all of the
+                # last cycle it reached, so only a full read can have stopped inside one.
+                forward = not contiguous or (i == len(runs) - 1 and len(entries) >= self._opts.batch_size)
                 full = await self.stream.whole_run(run, back=back, forward=forward, contiguous=contiguous)
             plan = plan_run(full, {e.stream_id for e in run}, subs, now=now, now_iso=now_iso)
             for sub_id, problem in plan.template_errors:
