@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -44,6 +44,8 @@ AUTH_BACKOFF_MAX = 600.0
 URL_CHECK_MAX = 900.0
 #: A post first seen that was created this long before the newest one seen earlier still counts as new.
 NEW_POST_MARGIN_MS = 10 * 60 * 1000
+#: GET /posts/{id} requests in flight at once.
+FETCH_CONCURRENCY = 8
 #: Statuses whose posts may still get a published_url.
 URL_STATUSES = frozenset({"posted", "partial"})
 
@@ -52,9 +54,7 @@ URL_STATUSES = frozenset({"posted", "partial"})
 class CycleReport:
     result: str  # ok | standby | auth_error | api_error | fenced | conflict | redis_error
     events: int = 0
-    requests: int = 0
     error_code: str = ""
-    scope: str = ""
 
 
 class Poller:
@@ -68,8 +68,6 @@ class Poller:
         *,
         owner: str,
         clock: Callable[[], float] = time.time,
-        lease_ttl: float | None = None,
-        fetch_concurrency: int = 8,
     ) -> None:
         self._client = client
         self._redis = redis
@@ -79,13 +77,12 @@ class Poller:
         self._owner = owner
         self._clock = clock
         self._interval = settings.poll_interval
-        self._lease_ttl = lease_ttl if lease_ttl is not None else max(3 * self._interval, 1.0)
+        self._lease_ttl = max(3 * self._interval, 1.0)
         self._lease = Lease(redis, keys.poller(client.key_id), owner=owner, ttl=self._lease_ttl)
         self._store = SnapshotStore(redis, keys, events_maxlen=settings.events_maxlen)
-        self._fetch_limit = asyncio.Semaphore(fetch_concurrency)
+        self._fetch_limit = asyncio.Semaphore(FETCH_CONCURRENCY)
         self._hold: LeaseHold | None = None
         self._auth_failures = 0
-        self._requests = 0
 
     @property
     def holds_lease(self) -> bool:
@@ -129,7 +126,6 @@ class Poller:
             self._metrics.lease_acquisitions.inc()
             log.info("became the poller of key %s (token %d)", self._client.key_id, hold.token)
         self._hold = hold
-        self._requests = 0
         done = asyncio.Event()
         renewer = asyncio.create_task(self._keep_lease(hold, done))
         try:
@@ -187,7 +183,7 @@ class Poller:
         if write.events:
             log.info("cycle found %d transition(s) in scope %s", len(write.events), scope)
         health.update(last_success=repr(now_done), scope=scope)
-        report = CycleReport("ok", events=len(write.events), requests=self._requests, scope=scope)
+        report = CycleReport("ok", events=len(write.events))
         return await self._record(health, report, "")
 
     async def _record(
@@ -206,7 +202,7 @@ class Poller:
 
     async def _collect(self, now: float) -> tuple[str, int, CycleWrite]:
         """Fetch everything the cycle needs and compute its write; raises on any failed fetch."""
-        accounts_page = await self._counted(self._client.list_accounts())
+        accounts_page = await self._client.list_accounts()
         scope = accounts_page.scope_id
         store = self._store
         meta, index, prev_accounts, prev_packs = await asyncio.gather(
@@ -226,7 +222,6 @@ class Poller:
             if status in OPEN_STATUSES:
                 open_ids.append(raw_id.decode())
         sweep = await Sweeper(self._client, sorted(statuses)).sweep(known, meta.watermark_ms)
-        self._requests += sweep.requests
         fresh = sweep.posts
         due = await store.due_url_checks(scope, now)
         wanted = [pid for pid in (*open_ids, *due) if pid not in fresh]
@@ -258,9 +253,7 @@ class Poller:
             scope, previous, quiet, now=when, overdue_after=overdue_after, accounts=platforms, notify_new=False
         )
 
-        write = CycleWrite(
-            batch=f"{scope}:{meta.rev + 1}", baseline_done=True, expire_before=now - self._settings.retention
-        )
+        write = CycleWrite(batch=f"{scope}:{meta.rev + 1}", expire_before=now - self._settings.retention)
         write.accounts, write.packs = acc.snaps, pk.snaps
         write.deleted_posts = gone
         events: list[Event] = [*acc.events, *pk.events, *posts_loud.events, *posts_quiet.events]
@@ -303,7 +296,7 @@ class Poller:
         packs: list[Pack] = []
         offset = 0
         while True:
-            page = await self._counted(self._client.list_packs(limit=100, offset=offset, include_public=False))
+            page = await self._client.list_packs(limit=100, offset=offset, include_public=False)
             packs.extend(page.packs)
             offset += len(page.packs)
             if not page.packs or offset >= page.total:
@@ -317,7 +310,7 @@ class Poller:
         async def one(pid: str) -> None:
             async with self._fetch_limit:
                 try:
-                    found[pid] = await self._counted(self._client.get_post(pid))
+                    found[pid] = await self._client.get_post(pid)
                 except NotFound:
                     gone.append(pid)
 
@@ -328,7 +321,3 @@ class Poller:
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None  # the cycle aborts on the first failed fetch
         return found, gone
-
-    async def _counted(self, request: Awaitable[T]) -> T:
-        self._requests += 1
-        return await request

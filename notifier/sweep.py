@@ -76,7 +76,6 @@ def plan_windows(known_ms: Iterable[int], upper_ms: int | None, cap: int = PAGE)
 class SweepResult:
     posts: dict[str, Post] = field(default_factory=dict)
     summary: PostsSummary | None = None
-    requests: int = 0
     #: Posts in ``posts`` per status, kept as pages arrive.
     counts: Counter[str] = field(default_factory=Counter)
     #: created_at (ms) of the newest post of the scope: the first page is the newest posts.
@@ -156,7 +155,6 @@ class Sweeper:
             since=ms_to_ts(since_ms) if since_ms is not None else None,
             until=ms_to_ts(until_ms) if until_ms is not None else None,
         )
-        out.requests += 1
         for p in page.posts:
             before = out.posts.get(p.id)
             if before is not None:

@@ -137,15 +137,6 @@ class EmbeddedRedis:
         if proc.stderr:
             proc.stderr.close()
 
-    def kill(self) -> None:
-        """Stop abruptly (SIGKILL), as a crash would."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc is not None and proc.stderr:
-            proc.stderr.close()
-
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
 

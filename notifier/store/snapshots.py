@@ -100,12 +100,11 @@ class CycleWrite:
     packs: dict[str, PackSnap] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     batch: str = ""
-    baseline_done: bool = True
     watermark_ms: int | None = None
     expire_before: float = 0.0
 
     def payload(self, scope: str, maxlen: int) -> bytes:
-        meta: list[str] = ["baseline", "1" if self.baseline_done else "0"]
+        meta: list[str] = ["baseline", "1"]  # a committed cycle has made the baseline
         if self.watermark_ms is not None:
             meta += ["watermark_ms", str(self.watermark_ms)]
         return _payload_encoder.encode(
