@@ -12,9 +12,8 @@ derived from what it delivers (``delivery_id``), so processing a stream entry tw
     {p}delivery:{id}:claim string the token of the dispatcher sending it now (SET NX PX)
 
 Every state change is one Lua script: ``create_and_ack`` writes new deliveries and XACKs the stream entries
-they came from in one step; ``claim_many`` takes due deliveries for one sender only; ``finish_many`` records
-outcomes, each only for its claim holder; ``finish_and_claim`` does both in one call. Batching keeps the
-Redis round trips per notification low.
+they came from in one step; ``finish_and_claim`` records outcomes, each only for its claim holder, and takes
+due deliveries for one sender only, in one call. Batching keeps the Redis round trips per notification low.
 
 Must not import: httpx, apprise, litestar, prometheus_client, the poller or the dispatcher.
 """
@@ -260,24 +259,6 @@ class DeliveryStore:
         raw = await self._redis.hmget(self._keys.deliveries, list(ids))
         return [decode_delivery(r) if r is not None else None for r in raw]
 
-    async def claim(self, delivery_id: str, *, token: str, now: float, lease: float) -> tuple[Delivery, Payload] | None:
-        """Take a due delivery for sending; ``None`` if it is not due or someone else holds it."""
-        return (await self.claim_many([delivery_id], token=token, now=now, lease=lease)).get(delivery_id)
-
-    async def claim_many(
-        self, ids: Sequence[str], *, token: str, now: float, lease: float
-    ) -> dict[str, tuple[Delivery, Payload]]:
-        """Take the due ones of ``ids`` for sending, for ``lease`` seconds, in one step."""
-        return (await self.finish_and_claim([], [(i, token) for i in ids], now=now, lease=lease))[1]
-
-    async def finish(self, delivery: Delivery, *, token: str, at: float) -> bool:
-        """Record the outcome of an attempt (status sent / failed / dead) if this sender still holds the claim."""
-        return (await self.finish_many([(delivery, token)], at=at))[0]
-
-    async def finish_many(self, outcomes: Sequence[tuple[Delivery, str]], *, at: float) -> builtins.list[bool]:
-        """Record several outcomes in one step; each only if its sender still holds the claim."""
-        return (await self.finish_and_claim(outcomes, [], now=at, lease=1.0))[0]
-
     async def finish_and_claim(
         self,
         outcomes: Sequence[tuple[Delivery, str]],
@@ -286,9 +267,11 @@ class DeliveryStore:
         now: float,
         lease: float,
     ) -> tuple[builtins.list[bool], dict[str, tuple[Delivery, Payload]]]:
-        """``finish_many(outcomes, at=now)`` then ``claim_many`` of each ``(id, token)``, in one Redis call.
+        """Record ``outcomes`` (status sent / failed / dead), then claim each ``(id, token)``, in one Redis call.
 
-        Each outcome and each claim is decided exactly as by those two; one round trip serves both.
+        An outcome is recorded only if its sender still holds the claim (``False`` in the first list otherwise).
+        A claim takes a delivery that is due and unclaimed, for ``lease`` seconds; the second value maps each
+        delivery taken to its record and payload.
         """
         if not outcomes and not claims:
             return [], {}

@@ -65,17 +65,23 @@ async def test_only_dead_deliveries_can_be_retried(redis: aioredis.Redis, keys: 
     assert info.value.status == "pending"
 
 
+async def claim(
+    store: DeliveryStore, delivery_id: str, *, token: str, now: float, lease: float
+) -> tuple[Delivery, Payload] | None:
+    return (await store.finish_and_claim([], [(delivery_id, token)], now=now, lease=lease))[1].get(delivery_id)
+
+
 async def test_claim_is_exclusive_and_sent_ones_are_pruned(redis: aioredis.Redis, keys: Keys) -> None:
     """A due delivery is claimed by one sender only; once sent and old enough it is pruned."""
     store = await _store_with(redis, keys, 1)
-    got = await store.claim("d0", token="a", now=10.0, lease=5)
-    assert got is not None and await store.claim("d0", token="b", now=10.0, lease=5) is None
+    got = await claim(store, "d0", token="a", now=10.0, lease=5)
+    assert got is not None and await claim(store, "d0", token="b", now=10.0, lease=5) is None
     delivery, _ = got
     sent = Delivery(
         **{**{f: getattr(delivery, f) for f in delivery.__struct_fields__}, "status": "sent", "attempts": 1}
     )
-    assert await store.finish(sent, token="a", at=20.0) is True
-    assert await store.claim("d0", token="c", now=99.0, lease=5) is None
+    assert (await store.finish_and_claim([(sent, "a")], [], now=20.0, lease=1.0))[0] == [True]
+    assert await claim(store, "d0", token="c", now=99.0, lease=5) is None
     assert await store.prune_sent(before=19.0) == 0
     assert await store.prune_sent(before=21.0) == 1
     assert await store.get("d0") is None
@@ -84,9 +90,9 @@ async def test_claim_is_exclusive_and_sent_ones_are_pruned(redis: aioredis.Redis
 async def test_finish_and_claim_in_one_call(redis: aioredis.Redis, keys: Keys) -> None:
     """One call records an outcome and takes new claims; a delivery another sender holds is not taken."""
     store = await _store_with(redis, keys, 3)
-    first = await store.claim_many(["d0"], token="a", now=10.0, lease=30)
+    _, first = await store.finish_and_claim([], [("d0", "a")], now=10.0, lease=30)
     assert set(first) == {"d0"}
-    assert await store.claim_many(["d1"], token="b", now=10.0, lease=30)  # d1 is held by sender b
+    assert (await store.finish_and_claim([], [("d1", "b")], now=10.0, lease=30))[1]  # d1 is held by sender b
     sent = first["d0"][0]
     sent.status, sent.attempts = "sent", 1
     done, claimed = await store.finish_and_claim([(sent, "a")], [("d1", "a"), ("d2", "a")], now=11.0, lease=30)
