@@ -69,6 +69,17 @@ class DispatchOptions:
     backoff_max: float = 5.0
 
 
+def retry_delay(failures: int, ceiling: float, rng: random.Random) -> float:
+    """Seconds to wait after ``failures`` Redis failures in a row: doubling from 0.2 s up to ``ceiling``, jittered."""
+    return min(ceiling, 0.1 * 2.0 ** min(failures, 10)) * rng.uniform(0.5, 1.0)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
 _PAGE = 1000
 _TARGET_CACHE = 50_000
 
@@ -140,9 +151,7 @@ class DeliveryRunner:
             except (RedisError, OSError) as exc:
                 failures += 1
                 log.warning("Redis unavailable for due deliveries (%s); retrying", type(exc).__name__)
-                delay = min(self._opts.backoff_max, 0.1 * 2.0 ** min(failures, 10)) * self._rng.uniform(0.5, 1.0)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await pause(stop, retry_delay(failures, self._opts.backoff_max, self._rng))
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_or_stop(stop), self._opts.poll_interval)

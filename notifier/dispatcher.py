@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 import random
 import time
@@ -35,7 +34,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from notifier.config import Settings
-from notifier.delivery_runner import DeliveryRunner, DispatchOptions
+from notifier.delivery_runner import DeliveryRunner, DispatchOptions, pause, retry_delay
 from notifier.dispatch_plan import plan_run, split_runs
 from notifier.metrics import Metrics
 from notifier.models import Subscription, format_ts
@@ -161,14 +160,6 @@ class Dispatcher:
 
         return list(await asyncio.gather(*(one(url) for url in sub.urls)))
 
-    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
-
-    def _backoff(self, failures: int) -> float:
-        base: float = min(self._opts.backoff_max, 0.1 * 2.0 ** min(failures, 10))
-        return base * self._rng.uniform(0.5, 1.0)
-
     def _now(self) -> tuple[float, str]:
         now = self._clock()
         return now, format_ts(datetime.fromtimestamp(now, UTC))
@@ -205,12 +196,12 @@ class Dispatcher:
                     continue
                 failures += 1
                 log.error("event stream read failed: %s", exc)
-                await self._pause(stop, self._backoff(failures))
+                await pause(stop, retry_delay(failures, self._opts.backoff_max, self._rng))
             except (RedisError, OSError) as exc:
                 failures += 1
                 need_group = True
                 log.warning("Redis unavailable for the event stream (%s); retrying", type(exc).__name__)
-                await self._pause(stop, self._backoff(failures))
+                await pause(stop, retry_delay(failures, self._opts.backoff_max, self._rng))
 
     async def _handle(self, entries: builtins.list[Entry], *, contiguous: bool) -> None:
         """Plan the deliveries of ``entries`` and create them with the acknowledgement, atomically."""
