@@ -27,7 +27,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -37,10 +36,8 @@ from notifier.config import Settings
 from notifier.delivery_runner import DeliveryRunner, DispatchOptions, pause, retry_delay
 from notifier.dispatch_plan import plan_run, split_runs
 from notifier.metrics import Metrics
-from notifier.models import Subscription, format_ts
+from notifier.models import format_ts
 from notifier.senders.apprise_sender import AppriseSender, Sender
-from notifier.senders.sendtest import build_test_notification
-from notifier.senders.urls import mask_url
 from notifier.store.deliveries import DeliveryStore, NewDelivery
 from notifier.store.dispatch_stream import DispatchStream, Entry, StreamEvent, stream_id_key
 from notifier.store.keys import DISPATCH_GROUP, Keys
@@ -50,19 +47,8 @@ from notifier.subscriptions_file import SubscriptionsFileWatcher
 log = logging.getLogger("notifier.dispatcher")
 
 
-@dataclass(frozen=True)
-class TestResult:
-    """The outcome of a test notification to one URL (``url`` masked)."""
-
-    __test__ = False  # not a pytest test class
-
-    url: str
-    ok: bool
-    error: str | None = None
-
-
 class Dispatcher:
-    """Event stream -> deliveries -> notifications. ``run(stop)`` until stopped; ``send_test`` for the API."""
+    """Event stream -> deliveries -> notifications. ``run(stop)`` until stopped."""
 
     def __init__(
         self,
@@ -148,17 +134,6 @@ class Dispatcher:
             await asyncio.gather(*sending, return_exceptions=True)
             if self._own_sender:
                 await self._sender.aclose()
-
-    async def send_test(self, sub: Subscription) -> builtins.list[TestResult]:
-        """Send a test notification to every URL of ``sub`` now, in parallel."""
-
-        async def one(url: str) -> TestResult:
-            result = await self._sender.send(
-                build_test_notification(url, label=f"subscription '{sub.name}'"), time_limit=self._settings.send_timeout
-            )
-            return TestResult(url=mask_url(url), ok=result.ok, error=result.error)
-
-        return list(await asyncio.gather(*(one(url) for url in sub.urls)))
 
     def _now(self) -> tuple[float, str]:
         now = self._clock()

@@ -46,7 +46,8 @@ from notifier.logging import configure_logging
 from notifier.metrics import Metrics
 from notifier.models import Subscription
 from notifier.poller import Poller
-from notifier.senders.apprise_sender import AppriseSender
+from notifier.senders.apprise_sender import AppriseSender, Sender
+from notifier.senders.sendtest import send_tests
 from notifier.store.connect import connect as connect_redis
 from notifier.store.deliveries import DeliveryStore
 from notifier.store.embedded import EmbeddedRedis
@@ -199,13 +200,12 @@ class Service:
             client = PartnerClient.from_settings(s, metrics)
             stack.push_async_callback(client.aclose)
             loops["poller"] = Poller(client, redis, keys, s, metrics, owner=owner).run
-        dispatcher: Dispatcher | None = None
+        sender: AppriseSender | None = None
         if role in ("all", "api", "dispatcher"):
             sender = AppriseSender()
             stack.push_async_callback(sender.aclose)
-            dispatcher = Dispatcher(redis, keys, s, metrics, consumer=owner, sender=sender)
-            if role != "api":
-                loops["dispatcher"] = dispatcher.run
+        if role in ("all", "dispatcher"):
+            loops["dispatcher"] = Dispatcher(redis, keys, s, metrics, consumer=owner, sender=sender).run
 
         deps = AppDeps(
             redis=redis,
@@ -215,7 +215,7 @@ class Service:
             subscriptions=SubscriptionStore(redis, keys),
             deliveries=DeliveryStore(redis, keys),
             snapshots=SnapshotStore(redis, keys),
-            send_test=dispatcher_test_sender(dispatcher) if dispatcher is not None else None,
+            send_test=subscription_test_sender(sender, s.send_timeout) if sender is not None else None,
             readiness=self.readiness,
             admin_api=role in ("all", "api"),
             needs_poller=role != "dispatcher",
@@ -308,9 +308,14 @@ class Service:
             log.error("the HTTP server failed: %s", type(outcome).__name__)
 
 
-def dispatcher_test_sender(dispatcher: Dispatcher) -> Callable[[Subscription], Awaitable[list[TestOutcome]]]:
+def subscription_test_sender(
+    sender: Sender, time_limit: float
+) -> Callable[[Subscription], Awaitable[list[TestOutcome]]]:
+    """``POST /subscriptions/{id}/test``: a test notification to each URL of the subscription, with ``sender``."""
+
     async def send_test(sub: Subscription) -> list[TestOutcome]:
-        results = await dispatcher.send_test(sub)
+        label = f"subscription '{sub.name}'"
+        results = await send_tests(sub.urls, time_limit=time_limit, label=label, sender=sender)
         return [TestOutcome(url_index=i, ok=r.ok, error=r.error) for i, r in enumerate(results)]
 
     return send_test

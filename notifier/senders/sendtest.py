@@ -1,8 +1,8 @@
 """``notifier send-test URL...``: one test notification per URL, a line of result each.
 
 Prints ``ok`` or ``error`` and the URL masked (plus the reason), and returns the exit code: 0 when every URL
-accepted the notification, else 1. ``build_test_notification`` is the test message the API's
-``POST /subscriptions/{id}/test`` sends too.
+accepted the notification, else 1. ``send_tests`` is also what the API's
+``POST /subscriptions/{id}/test`` sends, with the service's sender.
 
 Must not import: redis, litestar, prometheus_client, or any module of this package outside ``senders`` but
 ``notifier.config``.
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from notifier.config import Settings
-from notifier.senders.apprise_sender import AppriseSender, Outgoing, SendResult
+from notifier.senders.apprise_sender import AppriseSender, Outgoing, Sender, SendResult
 from notifier.senders.urls import mask_url
 
 TEST_TYPE = "test"
@@ -40,19 +40,22 @@ def build_test_notification(url: str, *, label: str = "this target") -> Outgoing
     )
 
 
-async def send_tests(urls: Sequence[str], *, time_limit: float) -> list[SendResult]:
-    sender = AppriseSender(max_workers=max(1, len(urls)))
+async def send_tests(
+    urls: Sequence[str], *, time_limit: float, label: str = "notifier send-test", sender: Sender | None = None
+) -> list[SendResult]:
+    """A test notification to each URL, all at once, with ``sender`` (else one made for the call)."""
+    own = AppriseSender(max_workers=max(1, len(urls))) if sender is None else None
+    used = own or sender
+    assert used is not None
     try:
         return list(
             await asyncio.gather(
-                *(
-                    sender.send(build_test_notification(u, label="notifier send-test"), time_limit=time_limit)
-                    for u in urls
-                )
+                *(used.send(build_test_notification(u, label=label), time_limit=time_limit) for u in urls)
             )
         )
     finally:
-        await sender.aclose()
+        if own is not None:
+            await own.aclose()
 
 
 def run_send_test(settings: Settings, urls: Sequence[str], *, out: TextIO | None = None) -> int:

@@ -16,10 +16,9 @@ from litestar import Litestar
 
 from notifier.api import AppDeps, Readiness, create_app
 from notifier.config import Settings
-from notifier.dispatcher import Dispatcher
 from notifier.metrics import Metrics
 from notifier.senders.apprise_sender import AppriseSender
-from notifier.service import dispatcher_test_sender
+from notifier.service import subscription_test_sender
 from notifier.store.deliveries import DeliveryStore
 from notifier.store.keys import Keys
 from notifier.store.snapshots import SnapshotStore
@@ -78,9 +77,6 @@ def build_deps(
     redis: aioredis.Redis, keys: Keys, settings: Settings, sender: AppriseSender | None, **overrides: Any
 ) -> AppDeps:
     metrics = overrides.pop("metrics", None) or Metrics.create()
-    dispatcher = (
-        Dispatcher(redis, keys, settings, metrics, consumer="api-test", sender=sender) if sender is not None else None
-    )
     values: dict[str, Any] = {
         "redis": redis,
         "keys": keys,
@@ -89,7 +85,7 @@ def build_deps(
         "subscriptions": SubscriptionStore(redis, keys),
         "deliveries": DeliveryStore(redis, keys),
         "snapshots": SnapshotStore(redis, keys),
-        "send_test": dispatcher_test_sender(dispatcher) if dispatcher is not None else None,
+        "send_test": subscription_test_sender(sender, settings.send_timeout) if sender is not None else None,
         "readiness": Readiness(),
     }
     values.update(overrides)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 
-import redis.asyncio as aioredis
-
 from notifier.config import Settings
-from notifier.senders.sendtest import run_send_test
-from notifier.store.keys import Keys
-from tests.delivery.conftest import SECRET, Receiver, make_sub, running
+from notifier.senders.apprise_sender import AppriseSender
+from notifier.senders.sendtest import run_send_test, send_tests
+from tests.delivery.conftest import SECRET, Receiver
 
 
 def test_send_test_reports_each_url_masked_and_exit_code(receiver: Receiver) -> None:
@@ -25,16 +23,13 @@ def test_send_test_reports_each_url_masked_and_exit_code(receiver: Receiver) -> 
     assert run_send_test(Settings(send_timeout=2), [good], out=io.StringIO()) == 0
 
 
-async def test_dispatcher_send_test_gives_per_url_results(
-    redis: aioredis.Redis, keys: Keys, receiver: Receiver
-) -> None:
-    """Dispatcher.send_test sends to every URL of a subscription and reports each, URL masked."""
-    sub = make_sub("s", [receiver.url("json", "/t"), "json://127.0.0.1:1/down"])
-    async with running(redis, keys) as r:
-        results = await r.dispatcher.send_test(sub)
-    assert [(x.ok, x.url) for x in results] == [
-        (True, f"json://127.0.0.1:{receiver.port}/t?method=POST"),
-        (False, "json://127.0.0.1:1/down?method=POST"),
-    ]
+async def test_send_tests_with_the_service_sender_gives_per_url_results(receiver: Receiver) -> None:
+    """send_tests with a given sender (as the API's test send) reports each URL in order and leaves it open."""
+    sender = AppriseSender(max_workers=2)
+    urls = [receiver.url("json", "/t"), "json://127.0.0.1:1/down"]
+    results = await send_tests(urls, time_limit=2, label="subscription 's'", sender=sender)
+    assert [x.ok for x in results] == [True, False]
     assert results[1].error and "Connection" in results[1].error
     assert "test" in receiver.at("/t")[0].json()["title"]
+    assert (await send_tests(urls[:1], time_limit=2, sender=sender))[0].ok  # still usable
+    await sender.aclose()
