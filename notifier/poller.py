@@ -103,9 +103,13 @@ class Poller:
                 with contextlib.suppress(RedisError, OSError):
                     await asyncio.shield(self._lease.release(hold))
 
+    def _auth_backoff(self) -> float:
+        """Seconds before the next try after the key was refused ``_auth_failures`` times in a row."""
+        return float(min(self._interval * 2**self._auth_failures, AUTH_BACKOFF_MAX))
+
     def _delay_after(self, report: CycleReport) -> float:
         if report.result == "auth_error":
-            return float(min(self._interval * 2**self._auth_failures, AUTH_BACKOFF_MAX))
+            return self._auth_backoff()
         if report.result == "redis_error":
             return min(self._interval, 1.0)
         return self._interval
@@ -157,7 +161,7 @@ class Poller:
             await self._store.commit(scope, hold, meta_rev, write)
         except AUTH_ERRORS as exc:
             self._auth_failures += 1
-            backoff = min(self._interval * 2**self._auth_failures, AUTH_BACKOFF_MAX)
+            backoff = self._auth_backoff()
             log.error("Partner API refused the key (%s); next try in %.0f s", exc.code, backoff)
             return await self._record(
                 health, CycleReport("auth_error", error_code=exc.code), exc.message, backoff_until=now + backoff
