@@ -15,20 +15,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from notifier.config import Settings
-from notifier.diff import IndexEntry, diff_accounts, diff_packs, diff_posts, index_entry, select_changed, snapshot_of
+from notifier.diff import IndexEntry, diff_accounts, diff_packs, diff_posts, index_entry, select_changed
 from notifier.errors import AUTH_ERRORS, FencedOut, NotFound, PartnerApiError, StoreError
 from notifier.genviral.client import PartnerClient
 from notifier.metrics import Metrics
-from notifier.models import OPEN_STATUSES, Event, Pack, Post, PostSnap, parse_ts, ts_ms
+from notifier.models import OPEN_STATUSES, DeliverySnap, DeliveryState, Event, Pack, Post, parse_ts, ts_ms
 from notifier.store.health import write_health
 from notifier.store.keys import Keys
 from notifier.store.lease import Lease, LeaseHold
@@ -36,7 +35,6 @@ from notifier.store.snapshots import CycleWrite, SnapshotStore
 from notifier.sweep import Sweeper
 
 log = logging.getLogger("notifier.poller")
-T = TypeVar("T")
 
 #: Longest wait between cycles while the key is refused (401/402/403).
 AUTH_BACKOFF_MAX = 600.0
@@ -270,10 +268,11 @@ class Poller:
                 write.settled[pid] = now
             elif was is not None and was.status not in OPEN_STATUSES:
                 write.reopened.append(pid)
-            self._plan_url_check(write, pid, snap, now)
+            self._plan_url_check(write, pid, snap.status, snap.deliveries, now)
         for pid in due:
             if pid in fresh and pid not in write.posts:
-                self._plan_url_check(write, pid, snapshot_of(fresh[pid], v=0, overdue=False), now)
+                post = fresh[pid]
+                self._plan_url_check(write, pid, post.status, post.accounts.states, now)
         # Posts fetched by id were seen in earlier cycles: the newest post is the sweep's.
         newest = sweep.newest_ms
         write.watermark_ms = (
@@ -283,10 +282,17 @@ class Poller:
         )
         return scope, meta.rev, write
 
-    def _plan_url_check(self, write: CycleWrite, pid: str, snap: PostSnap, now: float) -> None:
+    def _plan_url_check(
+        self,
+        write: CycleWrite,
+        pid: str,
+        status: str,
+        deliveries: Sequence[DeliverySnap] | Sequence[DeliveryState],
+        now: float,
+    ) -> None:
         """Keep looking for a late published_url, less often as the post ages; stop after the window."""
-        waiting = [d for d in snap.deliveries if d.status == "posted" and not d.published_url]
-        if snap.status not in URL_STATUSES or not waiting:
+        waiting = [d for d in deliveries if d.status == "posted" and not d.published_url]
+        if status not in URL_STATUSES or not waiting:
             write.url_done.append(pid)
             return
         posted_at = max((parse_ts(d.published_at).timestamp() for d in waiting if d.published_at), default=now)
