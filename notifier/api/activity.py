@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
@@ -51,6 +52,12 @@ SubscriptionId = Annotated[
 
 def _invalid(field: str, message: str) -> ValidationException:
     return ValidationException(detail="invalid query", extra=[{"key": field, "message": message, "source": "query"}])
+
+
+def _check_choice(field: str, value: str | None, allowed: Sequence[str], what: str) -> None:
+    """A 422 naming ``field`` when ``value`` is given and not one of ``allowed``."""
+    if value is not None and value not in allowed:
+        raise _invalid(field, f"unknown {what} {value!r}; valid: {', '.join(allowed)}")
 
 
 def activity_controllers(deps: AppDeps) -> list[type[Controller]]:
@@ -102,8 +109,7 @@ def activity_controllers(deps: AppDeps) -> list[type[Controller]]:
             event_type: EventType = None,
             before: Before = None,
         ) -> EventPage:
-            if event_type is not None and event_type not in EVENT_TYPES:
-                raise _invalid("type", f"unknown event type {event_type!r}; valid: {', '.join(EVENT_TYPES)}")
+            _check_choice("type", event_type, EVENT_TYPES, "event type")
             if before is not None and not _STREAM_ID.match(before):
                 raise _invalid("before", "must be a stream id such as 1718000000000-0")
             return await read_events(event_type, limit, before)
@@ -125,8 +131,7 @@ def activity_controllers(deps: AppDeps) -> list[type[Controller]]:
             status: Status = None,
             subscription_id: SubscriptionId = None,
         ) -> DeliveryPage:
-            if status is not None and status not in STATUSES:
-                raise _invalid("status", f"unknown delivery status {status!r}; valid: {', '.join(STATUSES)}")
+            _check_choice("status", status, STATUSES, "delivery status")
             items, total = await deps.deliveries.list(
                 status=status, subscription_id=subscription_id or None, limit=limit, offset=offset
             )
